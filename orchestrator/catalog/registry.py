@@ -1,0 +1,149 @@
+"""The operation catalog: one registry that names every operation and its types.
+
+An operation is a function `fn(params, ctx) -> Value` decorated with
+`@operation(...)`; its first parameter's annotation is the pydantic model of its
+parameters. The catalog feeds `GET /operations`, validation and execution alike.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Union
+
+from pydantic import BaseModel
+
+from orchestrator.catalog.values import Value
+
+if TYPE_CHECKING:
+    from orchestrator.context import OperationContext
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a TransientError is retried, with exponential backoff."""
+
+    max_attempts: int = 1
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
+
+
+@dataclass(frozen=True)
+class InputField:
+    """A parameter that can be fed by a nested instruction."""
+
+    name: str
+    accepts: tuple[type[Value], ...]
+    accepts_literal: bool
+
+    def fits(self, output: type[Value]) -> bool:
+        return issubclass(output, self.accepts)
+
+    @property
+    def accepted_names(self) -> str:
+        return " or ".join(cls.type_name for cls in self.accepts)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One entry of the catalog."""
+
+    name: str
+    description: str
+    params: type[BaseModel]
+    output: type[Value]
+    fn: Callable[[Any, OperationContext], Value] = field(repr=False)
+    cleanup: bool = False
+    retry: RetryPolicy = RetryPolicy()
+
+    @cached_property
+    def inputs(self) -> dict[str, InputField]:
+        """Parameters whose type includes an operation output."""
+        found = {}
+        for name, info in self.params.model_fields.items():
+            members = _union_members(info.annotation)
+            values = tuple(m for m in members if isinstance(m, type) and issubclass(m, Value))
+            if values:
+                found[name] = InputField(name, values, accepts_literal=len(values) < len(members))
+        return found
+
+    def describe(self) -> dict[str, Any]:
+        """The palette entry served by `GET /operations`."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.params.model_json_schema(),
+            "inputs": {name: [c.type_name for c in f.accepts] for name, f in self.inputs.items()},
+            "output": self.output.type_name,
+            "cleanup": self.cleanup,
+            "retry": {
+                "max_attempts": self.retry.max_attempts,
+                "backoff_seconds": self.retry.backoff_seconds,
+            },
+        }
+
+
+def _union_members(annotation: Any) -> tuple[Any, ...]:
+    origin = typing.get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def operation(
+    *,
+    name: str,
+    output: type[Value],
+    cleanup: bool = False,
+    retry: RetryPolicy = RetryPolicy(),
+) -> Callable[[Callable[..., Value]], Operation]:
+    """Declare a function as an operation. Its docstring is the description."""
+
+    def declare(fn: Callable[..., Value]) -> Operation:
+        first = next(iter(inspect.signature(fn).parameters.values()))
+        params = typing.get_type_hints(fn)[first.name]
+        return Operation(
+            name=name,
+            description=inspect.cleandoc(fn.__doc__ or ""),
+            params=params,
+            output=output,
+            fn=fn,
+            cleanup=cleanup,
+            retry=retry,
+        )
+
+    return declare
+
+
+class Catalog:
+    """The registry: operations by name, in a stable order."""
+
+    def __init__(self, operations: Iterable[Operation]):
+        self._by_name: dict[str, Operation] = {}
+        for op in operations:
+            if op.name in self._by_name:
+                raise ValueError(f"operation {op.name!r} is registered twice")
+            self._by_name[op.name] = op
+
+    def get(self, name: str) -> Operation | None:
+        return self._by_name.get(name)
+
+    def __getitem__(self, name: str) -> Operation:
+        return self._by_name[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._by_name)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [op.describe() for op in self._by_name.values()]

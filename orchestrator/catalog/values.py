@@ -1,0 +1,119 @@
+"""The values that flow between operations: small references, never payloads.
+
+A data set is a folder of files in the run's artifact store plus a manifest of
+its items; operations hand each other the reference and stream the files.
+Each value class names its `type_name`, which the catalog uses to check that a
+nested instruction's output fits the parameter it feeds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+SUMMARY_ITEM_LIMIT = 20
+
+
+class Value(BaseModel):
+    """Base of every operation output. Subclasses set `type_name`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type_name: ClassVar[str] = "value"
+    type_description: ClassVar[str] = "an operation's output"
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # In the operation palette a value parameter is fed by a nested instruction,
+        # so its schema says which output types fit rather than the reference's fields.
+        return {
+            "title": cls.__name__,
+            "description": f"output of a nested instruction: {cls.type_description}",
+            "x-constellation-type": cls.type_name,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON summary, recorded as the instruction's result."""
+        return {"type": self.type_name, **self.model_dump(mode="json")}
+
+
+class DataItem(BaseModel):
+    """One file of a data set: its name (the key users see) and where it lies."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    path: str  # relative to the data set's root
+    size: int
+    media_type: str = "application/octet-stream"
+
+
+class Dataset(Value):
+    """A keyed collection of files under `root`, in manifest order."""
+
+    type_name: ClassVar[str] = "dataset"
+    type_description: ClassVar[str] = "a data set (files keyed by name)"
+
+    root: str
+    items: tuple[DataItem, ...]
+
+    def path_of(self, item: DataItem) -> Path:
+        return Path(self.root) / item.path
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(item.size for item in self.items)
+
+    def summary(self) -> dict[str, Any]:
+        names = [item.name for item in self.items[:SUMMARY_ITEM_LIMIT]]
+        return {
+            "type": self.type_name,
+            "count": len(self.items),
+            "bytes": self.total_bytes,
+            "items": names,
+            "more_items": max(0, len(self.items) - len(names)),
+            "artifact": self.root,
+        }
+
+
+class ItemList(Dataset):
+    """A data set whose manifest order is the list order (what `dict_to_list` makes)."""
+
+    type_name: ClassVar[str] = "list"
+    type_description: ClassVar[str] = "an ordered list of data items"
+
+
+class Batches(Value):
+    """Consecutive batches of the items of one data set."""
+
+    type_name: ClassVar[str] = "batches"
+    type_description: ClassVar[str] = "a list of batches of data items"
+
+    root: str
+    batches: tuple[tuple[DataItem, ...], ...]
+
+    def path_of(self, item: DataItem) -> Path:
+        return Path(self.root) / item.path
+
+    def summary(self) -> dict[str, Any]:
+        sizes = [len(batch) for batch in self.batches]
+        return {
+            "type": self.type_name,
+            "count": len(self.batches),
+            "items": sum(sizes),
+            "batch_sizes": sizes[:SUMMARY_ITEM_LIMIT],
+            "artifact": self.root,
+        }
+
+
+def write_manifest(value: Value, folder: Path) -> Path:
+    """Store a value's reference beside its files, so an artifact explains itself."""
+    path = folder / "manifest.json"
+    path.write_text(json.dumps({"type": value.type_name, **value.model_dump(mode="json")}))
+    return path

@@ -1,0 +1,14 @@
+"""The Dagster code location `orchestrator`."""
+
+import dagster as dg
+
+from orchestrator.jobs import build_execute_job
+from orchestrator.resources import ArtifactStoreResource, DataRootResource
+
+defs = dg.Definitions(
+    jobs=[build_execute_job],
+    resources={
+        "artifact_store": ArtifactStoreResource(),
+        "data_root": DataRootResource(),
+    },
+)

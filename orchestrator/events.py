@@ -1,0 +1,54 @@
+"""Instruction events: written to the Dagster log by a run, read back by the API.
+
+Each event is one log message: a line for people, then a marker line with JSON
+for programs, so the Dagster UI and `GET /runs/{id}` tell the same story.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+MARKER = "constellation-event: "
+
+EventKind = Literal["started", "succeeded", "failed", "skipped", "retrying"]
+
+
+class InstructionEvent(BaseModel):
+    """Something that happened to one instruction (a plan node) of a run."""
+
+    kind: EventKind
+    path: str
+    operation: str
+    root: str  # the top-level instruction this node belongs to
+    at: float
+    duration_s: float | None = None
+    attempt: int = 1
+    error: str | None = None
+    output: dict[str, Any] | None = None
+
+    def headline(self) -> str:
+        text = f"{self.path} {self.operation} {self.kind}"
+        if self.duration_s is not None:
+            text += f" in {self.duration_s:.3f} s"
+        if self.error:
+            text += f": {self.error}"
+        elif self.output:
+            text += f" -> {self.output.get('type', 'output')}"
+        return text
+
+    def to_message(self) -> str:
+        return f"{self.headline()}\n{MARKER}{self.model_dump_json(exclude_none=True)}"
+
+
+def parse_message(message: str) -> InstructionEvent | None:
+    """The event carried by a log message, or None for any other message."""
+    index = message.rfind(MARKER)
+    if index < 0:
+        return None
+    try:
+        return InstructionEvent.model_validate(json.loads(message[index + len(MARKER) :]))
+    except (ValueError, ValidationError):
+        return None

@@ -1,0 +1,128 @@
+"""build_execute_job: validate and plan the instructions, then execute the plan."""
+
+
+import threading
+from typing import Any
+
+import dagster as dg
+
+from orchestrator.catalog.validation import validate
+from orchestrator.context import Services
+from orchestrator.errors import InstructionsInvalid
+from orchestrator.events import InstructionEvent
+from orchestrator.execution import PlanExecutor
+from orchestrator.operations import CATALOG
+from orchestrator.plan import Plan
+from orchestrator.resources import ArtifactStoreResource, DataRootResource
+from orchestrator.settings import OrchestratorSettings
+
+RAW_INPUT_DESCRIPTION = """\
+The pipeline: {"instructions": [INSTRUCTION, ...]} (or just the list), the same
+document POST /execute takes. An instruction is
+{"operation": NAME, "parameters": {NAME: VALUE}}; a parameter value that is itself
+an instruction runs first and feeds that parameter. Top-level instructions run in
+order; after a failure only cleanup operations (delete_model) still run.
+Operations and their parameters: GET /operations on the API, or sample_dags.txt."""
+
+EXAMPLE_INSTRUCTIONS: dict[str, Any] = {
+    "instructions": [
+        {
+            "operation": "batch_formatted_data",
+            "parameters": {
+                "batch_size": 2,
+                "data": {
+                    "operation": "resize_image",
+                    "parameters": {
+                        "width": 64,
+                        "height": 64,
+                        "data": {
+                            "operation": "import_from_local",
+                            "parameters": {"path": "examples"},
+                        },
+                    },
+                },
+            },
+        }
+    ]
+}
+
+
+@dg.op(
+    config_schema={
+        "raw_input": dg.Field(
+            dg.Any,
+            is_required=False,
+            default_value=EXAMPLE_INSTRUCTIONS,
+            description=RAW_INPUT_DESCRIPTION,
+        )
+    },
+    out=dg.Out(dict, description="The validated plan."),
+)
+def generate_dynamic_job_configs(context: dg.OpExecutionContext) -> dict[str, Any]:
+    """Validate the instructions against the operation catalog and plan them."""
+    settings = OrchestratorSettings()
+    try:
+        plan = validate(context.op_config["raw_input"], CATALOG, settings.limits)
+    except InstructionsInvalid as exc:
+        raise dg.Failure(
+            description=str(exc),
+            metadata={"problems": dg.MetadataValue.json([p.as_dict() for p in exc.problems])},
+            allow_retries=False,
+        ) from exc
+    context.log.info(
+        f"planned {len(plan.roots)} instruction(s), {len(plan.nodes)} operation(s): "
+        + ", ".join(plan.nodes[root].operation for root in plan.roots)
+    )
+    return plan.model_dump()
+
+
+@dg.op(out=dg.Out(dict, description="Each top-level instruction's status and output summary."))
+def parse_and_execute_job(
+    context: dg.OpExecutionContext,
+    plan: dict[str, Any],
+    artifact_store: ArtifactStoreResource,
+    data_root: DataRootResource,
+) -> dict[str, Any]:
+    """Execute the plan: nested first, top level in order, cleanup always."""
+    settings = OrchestratorSettings()
+    services = Services(
+        artifacts=artifact_store.store(),
+        data_root=data_root.path(),
+        workers=settings.workers,
+    )
+    lock = threading.Lock()
+
+    def emit(event: InstructionEvent) -> None:
+        with lock:
+            if event.kind == "failed":
+                context.log.error(event.to_message())
+            else:
+                context.log.info(event.to_message())
+
+    executor = PlanExecutor(
+        Plan.model_validate(plan),
+        CATALOG,
+        services,
+        context.run_id,
+        emit,
+        log=context.log,  # type: ignore[arg-type]
+        max_parallel=settings.max_parallel,
+    )
+    outcome = executor.run()
+    results = outcome.as_json()
+    if not outcome.succeeded:
+        raise dg.Failure(
+            description=outcome.first_error,
+            metadata={"results": dg.MetadataValue.json(results)},
+            allow_retries=False,
+        )
+    return {"results": results}
+
+
+@dg.job(
+    executor_def=dg.in_process_executor,
+    description="Run a Constellation pipeline given as nested JSON instructions.",
+    tags={"constellation/job": "execute"},
+)
+def build_execute_job() -> None:
+    parse_and_execute_job(generate_dynamic_job_configs())
