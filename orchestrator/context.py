@@ -6,6 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orchestrator.artifacts import ArtifactStore, DatasetWriter
 
@@ -17,6 +18,10 @@ class Services:
     artifacts: ArtifactStore
     data_root: Path | None = None
     workers: int = 2  # threads an operation may use for CPU-bound work
+    # Connectors to outside systems (orchestrator/connectors/), None when not configured.
+    s3: Any = None  # S3 client (issue 3)
+    drive: Any = None  # Google Drive client (issue 3)
+    model_server: Any = None  # Open Inference Protocol client (issue 4)
 
 
 @dataclass(frozen=True)
