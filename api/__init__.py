@@ -1,0 +1,1 @@
+"""Constellation's HTTP API: validates instructions, runs them on Dagster over GraphQL."""

@@ -1,0 +1,60 @@
+"""API settings, from CONSTELLATION_* environment variables (and an optional keys file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from orchestrator.catalog.validation import Limits
+
+
+class Settings(BaseSettings):
+    """Everything the API needs to know; nothing is read at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSTELLATION_", extra="ignore")
+
+    dagster_url: str = Field("http://127.0.0.1:3000", description="Dagster webserver URL.")
+    dagster_location: str = "orchestrator"
+    dagster_repository: str = "__repository__"
+    dagster_job: str = "build_execute_job"
+    dagster_timeout_s: float = 15.0
+
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated bearer tokens."
+    )
+    api_keys_file: Path | None = Field(None, description="A file with one API key per line.")
+    allow_open_access: bool = Field(False, description="No auth at all: local development only.")
+
+    max_body_bytes: int = Field(1_048_576, ge=1)
+    max_depth: int = Field(32, ge=1)
+    max_nodes: int = Field(10_000, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_keys(cls, data: dict[str, object]) -> dict[str, object]:
+        keys = data.get("api_keys")
+        if isinstance(keys, str):
+            data["api_keys"] = [k.strip() for k in keys.split(",") if k.strip()]
+        return data
+
+    @model_validator(mode="after")
+    def _require_auth(self) -> Settings:
+        if self.api_keys_file is not None:
+            lines = self.api_keys_file.read_text().splitlines()
+            self.api_keys += [SecretStr(k.strip()) for k in lines if k.strip()]
+        if not self.api_keys and not self.allow_open_access:
+            raise ValueError(
+                "no API keys configured: set CONSTELLATION_API_KEYS or "
+                "CONSTELLATION_API_KEYS_FILE, or CONSTELLATION_ALLOW_OPEN_ACCESS=true "
+                "for local development"
+            )
+        if any(len(k.get_secret_value()) < 16 for k in self.api_keys):
+            raise ValueError("API keys must be at least 16 characters long")
+        return self
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_depth=self.max_depth, max_nodes=self.max_nodes)

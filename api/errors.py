@@ -1,0 +1,74 @@
+"""Every error the API answers with, in one place, each with its HTTP status.
+
+    ApiError
+    ├── Unauthorized          401  missing or wrong API key
+    ├── RunNotFound           404
+    ├── IdempotencyConflict   409  same Idempotency-Key, different body
+    ├── RunNotCancelable      409  the run already ended
+    ├── BodyTooLarge          413
+    ├── InvalidRequest        422  not JSON, or instructions that fail validation
+    ├── DagsterError          502  Dagster answered, but not as expected
+    └── DagsterUnavailable    503  Dagster cannot be reached
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.errors import Problem
+
+
+class ApiError(Exception):
+    status_code = 500
+    code = "error"
+
+    def __init__(self, message: str, problems: list[Problem] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.problems:
+            body["problems"] = [p.as_dict() for p in self.problems]
+        return body
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class RunNotFound(ApiError):
+    status_code = 404
+    code = "run_not_found"
+
+
+class IdempotencyConflict(ApiError):
+    status_code = 409
+    code = "idempotency_conflict"
+
+
+class RunNotCancelable(ApiError):
+    status_code = 409
+    code = "run_not_cancelable"
+
+
+class BodyTooLarge(ApiError):
+    status_code = 413
+    code = "body_too_large"
+
+
+class InvalidRequest(ApiError):
+    status_code = 422
+    code = "invalid_instructions"
+
+
+class DagsterError(ApiError):
+    status_code = 502
+    code = "dagster_error"
+
+
+class DagsterUnavailable(ApiError):
+    status_code = 503
+    code = "dagster_unavailable"

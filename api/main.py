@@ -1,0 +1,75 @@
+"""The FastAPI application: `create_app()` builds it, the lifespan opens the Dagster client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from api.config import Settings
+from api.dagster import DagsterClient
+from api.deps import require_api_key
+from api.errors import ApiError, InvalidRequest
+from api.routes import catalog, execute, health, runs
+from api.submissions import Submitter
+from orchestrator.errors import Problem
+from orchestrator.operations import CATALOG
+
+log = logging.getLogger("constellation.api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeout = httpx.Timeout(settings.dagster_timeout_s, connect=3.0)
+        async with httpx.AsyncClient(timeout=timeout) as http:
+            app.state.dagster = DagsterClient(
+                http,
+                settings.dagster_url,
+                settings.dagster_location,
+                settings.dagster_repository,
+                settings.dagster_job,
+            )
+            app.state.submitter = Submitter(app.state.dagster)
+            yield
+
+    app = FastAPI(
+        title="Constellation",
+        summary="Pipelines for data and machine learning, as nested JSON instructions, on Dagster.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalog = CATALOG
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            Problem(
+                ".".join(str(p) for p in error["loc"]),
+                error["msg"],
+                None,
+                repr(error.get("input"))[:80],
+            )
+            for error in exc.errors()
+        ]
+        return await api_error(request, InvalidRequest("the request is invalid", problems))
+
+    protected = [Depends(require_api_key)]
+    app.include_router(health.router)
+    app.include_router(execute.router, dependencies=protected)
+    app.include_router(runs.router, dependencies=protected)
+    app.include_router(catalog.router, dependencies=protected)
+    return app

@@ -1,0 +1,220 @@
+"""Child processes of the stack, each in its own process group, stopped cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from stack.instance import PostgresStorage, write_instance, write_workspace
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _default_signals() -> None:
+    # A process started from a non-interactive shell in the background inherits
+    # SIGINT/SIGTERM ignored; dagster then never stops. Reset both first.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class Service:
+    """One long-running child process with a log file and a readiness check."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_default_signals,
+        )
+        log.close()
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early; see {self.log_path}")
+            if ready():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready after {timeout:.0f} s; see {self.log_path}")
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM the whole process group, then SIGKILL what is left."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:  # children left in the group (code servers, run workers)
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+class Stack:
+    """Dagster webserver + daemon + the API, on loopback, under one work folder."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        postgres: PostgresStorage | None = None,
+        dagster_port: int | None = None,
+        api_port: int | None = None,
+        api_keys: list[str] | None = None,
+        data_root: Path | None = None,
+        env: dict[str, str] | None = None,
+        max_concurrent_runs: int = 10,
+    ):
+        self.workdir = workdir.resolve()
+        self.home = self.workdir / "dagster_home"
+        self.artifact_root = self.workdir / "artifacts"
+        self.data_root = (data_root or self.workdir / "data").resolve()
+        self.logs = self.workdir / "logs"
+        self.postgres = postgres
+        self.dagster_port = dagster_port or free_port()
+        self.api_port = api_port or free_port()
+        self.api_keys = api_keys or []
+        self.extra_env = env or {}
+        self.max_concurrent_runs = max_concurrent_runs
+        self.services: dict[str, Service] = {}
+
+    @property
+    def dagster_url(self) -> str:
+        return f"http://127.0.0.1:{self.dagster_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def environment(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(self.home),
+            "CONSTELLATION_ARTIFACT_ROOT": str(self.artifact_root),
+            "CONSTELLATION_DATA_ROOT": str(self.data_root),
+            "CONSTELLATION_DAGSTER_URL": self.dagster_url,
+            "CONSTELLATION_API_KEYS": ",".join(self.api_keys),
+            "CONSTELLATION_ALLOW_OPEN_ACCESS": "false" if self.api_keys else "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> Stack:
+        for folder in (self.home, self.artifact_root, self.data_root, self.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+        write_instance(self.home, self.postgres, self.max_concurrent_runs)
+        workspace = str(write_workspace(self.home))
+        env = self.environment()
+        self.services = {
+            "webserver": Service(
+                "webserver",
+                [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.dagster_port),
+                 "-w", workspace],
+                env,
+                self.logs,
+            ),
+            "daemon": Service(
+                "daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], env, self.logs
+            ),
+            "api": Service("api", self.api_argv(), env, self.logs),
+        }
+        try:
+            for service in self.services.values():
+                service.start()
+            self.services["webserver"].wait_until(
+                http_ok(f"{self.dagster_url}/server_info"), timeout=120
+            )
+            self.wait_api_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def api_argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(self.api_port), "--no-access-log",
+        ]  # fmt: skip
+
+    def wait_api_ready(self, timeout: float = 120) -> None:
+        self.services["api"].wait_until(http_ok(f"{self.api_url}/healthz"), timeout)
+        headers = {"Authorization": f"Bearer {self.api_keys[0]}"} if self.api_keys else {}
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{self.api_url}/readyz", headers=headers, timeout=5).is_success
+            except httpx.HTTPError:
+                return False
+
+        self.services["api"].wait_until(ready, timeout)
+
+    def restart(self, name: str) -> None:
+        service = self.services[name]
+        service.stop()
+        service.start()
+        if name == "api":
+            self.wait_api_ready()
+        elif name == "webserver":
+            service.wait_until(http_ok(f"{self.dagster_url}/server_info"), timeout=120)
+
+    def stop(self) -> None:
+        for service in reversed(list(self.services.values())):
+            service.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
