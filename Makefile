@@ -1,0 +1,39 @@
+# The front door: `make run` and `make test` set up what is missing, then work.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-unit bench lint format clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## Install the project and its pinned dependencies into .venv
+
+run: install  ## Start Dagster (UI :3000) and the API (:8000) on loopback
+	$(PY) -m stack
+
+test: install  ## Install and run every test
+	$(PY) -m pytest -q
+
+test-unit: install
+	$(PY) -m pytest -q tests/unit
+
+bench: install  ## Benchmarks: each prints its figures beside a baseline
+	$(PY) -m bench
+
+lint: install
+	$(VENV)/bin/ruff check api orchestrator stack tests bench
+	$(VENV)/bin/ruff format --check api orchestrator stack tests bench
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix api orchestrator stack tests bench
+	$(VENV)/bin/ruff format api orchestrator stack tests bench
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,84 @@
+"""`make run`: start the embedded stack on loopback until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from stack.processes import Stack
+
+EXAMPLE_COLOURS = [(200, 60, 40), (40, 160, 80), (50, 90, 200), (230, 200, 40)]
+
+
+def seed_examples(data_root: Path) -> None:
+    """A few small JPEGs under data/examples, so the sample pipelines run at once."""
+    from PIL import Image, ImageDraw
+
+    folder = data_root / "examples"
+    if folder.exists():
+        return
+    folder.mkdir(parents=True)
+    for index, colour in enumerate(EXAMPLE_COLOURS):
+        image = Image.new("RGB", (1280, 720), colour)
+        ImageDraw.Draw(image).ellipse((400, 160, 880, 560), fill=(255, 255, 255))
+        image.save(folder / f"photo-{index}.jpg", quality=90)
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def main() -> int:
+    workdir = Path(os.environ.get("CONSTELLATION_VAR", "var"))
+    api_port = int(os.environ.get("CONSTELLATION_API_PORT", "8000"))
+    dagster_port = int(os.environ.get("CONSTELLATION_DAGSTER_PORT", "3000"))
+    for port in (api_port, dagster_port):
+        if port_in_use(port):
+            print(f"port {port} on 127.0.0.1 is taken; set CONSTELLATION_API_PORT / "
+                  "CONSTELLATION_DAGSTER_PORT to other ports", file=sys.stderr)
+            return 1
+    keys = [k for k in os.environ.get("CONSTELLATION_API_KEYS", "").split(",") if k]
+    data_root = Path(os.environ.get("CONSTELLATION_DATA_ROOT", workdir / "data"))
+    stack = Stack(
+        workdir, dagster_port=dagster_port, api_port=api_port, api_keys=keys, data_root=data_root
+    )
+    seed_examples(stack.data_root)
+    print("starting Dagster (webserver + daemon, SQLite) and the API ...", flush=True)
+    stack.start()
+    print(
+        f"\n  Dagster UI  {stack.dagster_url}\n"
+        f"  API         {stack.api_url}   (docs: {stack.api_url}/docs)\n"
+        f"  data root   {stack.data_root}\n"
+        f"  artifacts   {stack.artifact_root}\n"
+        f"  logs        {stack.logs}\n",
+        flush=True,
+    )
+    if not keys:
+        print("  auth        OPEN ACCESS for local development "
+              "(set CONSTELLATION_API_KEYS to require API keys)\n", flush=True)
+    print("Ctrl-C stops everything.", flush=True)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(s.process and s.process.poll() is None for s in stack.services.values()):
+            time.sleep(1)
+        print("a service exited; see the logs above. Stopping.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+        return 0
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
