@@ -1,0 +1,192 @@
+"""The semantics of DESIGN §1, with a small in-memory catalog."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from orchestrator.artifacts import ArtifactStore
+from orchestrator.catalog import Catalog, Dataset, RetryPolicy, operation, validate
+from orchestrator.context import OperationContext, Services
+from orchestrator.errors import OperationError, TransientError
+from orchestrator.events import InstructionEvent, parse_message
+from orchestrator.execution import PlanExecutor
+
+calls: list[str] = []
+lock = threading.Lock()
+
+
+class MakeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    sleep: float = 0.0
+    fail: bool = False
+
+
+class JoinParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    left: Dataset
+    right: Dataset
+
+
+class CleanupParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+
+
+def record(entry: str) -> None:
+    with lock:
+        calls.append(entry)
+
+
+@operation(name="make", output=Dataset)
+def make(params: MakeParams, ctx: OperationContext) -> Dataset:
+    """Write one file called `name`, after `sleep` seconds; fail on request."""
+    record(f"start {params.name}")
+    time.sleep(params.sleep)
+    if params.fail:
+        raise OperationError(f"{params.name} failed on purpose")
+    writer = ctx.dataset_writer()
+    writer.path_for(params.name).write_text(params.name)
+    writer.add(params.name)
+    record(f"end {params.name}")
+    return writer.finish()
+
+
+@operation(name="join", output=Dataset)
+def join(params: JoinParams, ctx: OperationContext) -> Dataset:
+    """Both inputs' items, as one data set."""
+    record("join")
+    items = params.left.items + params.right.items
+    return Dataset(root=params.left.root, items=items)
+
+
+@operation(name="cleanup", output=Dataset, cleanup=True)
+def cleanup(params: CleanupParams, ctx: OperationContext) -> Dataset:
+    """Always runs."""
+    record(f"cleanup {params.name}")
+    return Dataset(root=str(ctx.folder), items=())
+
+
+attempts = {"flaky": 0}
+
+
+@operation(name="flaky", output=Dataset, retry=RetryPolicy(max_attempts=3, backoff_seconds=0.01))
+def flaky(params: CleanupParams, ctx: OperationContext) -> Dataset:
+    """Fails transiently twice, then succeeds."""
+    attempts["flaky"] += 1
+    if attempts["flaky"] < 3:
+        raise TransientError("server busy")
+    return Dataset(root=str(ctx.folder), items=())
+
+
+@operation(name="buggy", output=Dataset)
+def buggy(params: CleanupParams, ctx: OperationContext) -> Dataset:
+    """An operation with a bug."""
+    return {}["missing"]  # type: ignore[no-any-return]
+
+
+CATALOG = Catalog([make, join, cleanup, flaky, buggy])
+
+
+def run(document: Any, tmp_path: Path) -> tuple[Any, list[InstructionEvent]]:
+    calls.clear()
+    events: list[InstructionEvent] = []
+    plan = validate(document, CATALOG)
+    executor = PlanExecutor(
+        plan, CATALOG, Services(artifacts=ArtifactStore(tmp_path)), "run1", events.append
+    )
+    return executor.run(), events
+
+
+def mk(name: str, **extra: Any) -> dict[str, Any]:
+    return {"operation": "make", "parameters": {"name": name, **extra}}
+
+
+def test_nested_run_first_and_independent_siblings_run_concurrently(tmp_path: Path) -> None:
+    document = [
+        {
+            "operation": "join",
+            "parameters": {"left": mk("a", sleep=0.3), "right": mk("b", sleep=0.3)},
+        }
+    ]
+    started = time.perf_counter()
+    outcome, _ = run(document, tmp_path)
+    elapsed = time.perf_counter() - started
+
+    assert outcome.succeeded
+    assert calls[-1] == "join"
+    assert set(calls[:2]) == {"start a", "start b"}, "siblings start before either ends"
+    assert elapsed < 0.55
+    assert [item.name for item in outcome.values["instructions[0]"].items] == ["a", "b"]
+
+
+def test_top_level_in_order_and_cleanup_runs_after_a_failure(tmp_path: Path) -> None:
+    document = [
+        mk("first"),
+        mk("second", fail=True),
+        mk("third"),
+        {"operation": "cleanup", "parameters": {"name": "model"}},
+    ]
+    outcome, events = run(document, tmp_path)
+
+    assert calls == ["start first", "end first", "start second", "cleanup model"]
+    assert [r.status for r in outcome.results] == ["succeeded", "failed", "skipped", "succeeded"]
+    assert outcome.first_error == "instructions[1] (make): second failed on purpose"
+    assert [(e.path, e.kind) for e in events if e.kind != "started"] == [
+        ("instructions[0]", "succeeded"),
+        ("instructions[1]", "failed"),
+        ("instructions[2]", "skipped"),
+        ("instructions[3]", "succeeded"),
+    ]
+
+
+def test_a_nested_failure_fails_its_instruction_with_the_nested_path(tmp_path: Path) -> None:
+    document = [{"operation": "join", "parameters": {"left": mk("a"), "right": mk("b", fail=True)}}]
+    outcome, _ = run(document, tmp_path)
+    assert "join" not in calls
+    assert outcome.first_error == "instructions[0].parameters.right (make): b failed on purpose"
+
+
+def test_the_first_error_wins_over_a_later_cleanup_failure(tmp_path: Path) -> None:
+    document = [mk("x", fail=True), {"operation": "buggy", "parameters": {"name": "y"}}]
+    outcome, _ = run(document, tmp_path)
+    assert outcome.first_error == "instructions[0] (make): x failed on purpose"
+
+
+def test_transient_errors_are_retried_by_policy(tmp_path: Path) -> None:
+    attempts["flaky"] = 0
+    outcome, events = run([{"operation": "flaky", "parameters": {"name": "f"}}], tmp_path)
+    assert outcome.succeeded
+    assert [e.kind for e in events] == ["started", "retrying", "retrying", "succeeded"]
+    assert events[-1].attempt == 3
+
+
+def test_a_bug_in_an_operation_is_reported_with_its_type(tmp_path: Path) -> None:
+    outcome, _ = run([{"operation": "buggy", "parameters": {"name": "y"}}], tmp_path)
+    assert outcome.first_error == "instructions[0] (buggy): KeyError: 'missing'"
+
+
+def test_events_round_trip_through_log_messages(tmp_path: Path) -> None:
+    _, events = run([mk("a")], tmp_path)
+    for event in events:
+        assert parse_message(event.to_message()) == event
+    assert events[-1].to_message().startswith("instructions[0] make succeeded in ")
+    assert parse_message("an ordinary log line") is None
+
+
+def test_results_are_recorded_in_the_run_folder(tmp_path: Path) -> None:
+    run([mk("a")], tmp_path)
+    results = (tmp_path / "run1" / "results.json").read_text()
+    assert '"status": "succeeded"' in results
+
+
+@pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "~/x", ".."])
+def test_item_names_cannot_escape_their_folder(tmp_path: Path, name: str) -> None:
+    outcome, _ = run([mk(name)], tmp_path)
+    assert "is not a safe relative path" in outcome.first_error
