@@ -1,0 +1,21 @@
+"""Every example in sample_dags.txt validates against the catalog."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.catalog import validate
+from orchestrator.operations import CATALOG
+from orchestrator.samples import load_samples
+
+SAMPLES = load_samples()
+
+
+def test_the_samples_file_has_the_documented_examples() -> None:
+    assert {"local-images", "local-import", "fire-detection", "s3-resize-export"} <= set(SAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_sample_validates(name: str) -> None:
+    plan = validate(SAMPLES[name].document, CATALOG)
+    assert plan.roots
