@@ -201,3 +201,14 @@ def test_requests_without_a_valid_key_are_refused(stack: Stack) -> None:
     wrong = {"Authorization": "Bearer " + "x" * len(API_KEY)}
     assert httpx.get(f"{stack.api_url}/operations", headers=wrong).status_code == 401
     assert httpx.get(f"{stack.api_url}/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("name", ["local-images", "local-import"])
+def test_local_samples_run_end_to_end(stack: Stack, api: ApiClient, name: str) -> None:
+    from orchestrator.samples import load_samples
+    from stack.__main__ import seed_examples
+
+    seed_examples(stack.data_root)
+    detail = api.wait(api.execute(load_samples()[name].document).json()["run_id"])
+    assert detail["status"] == "SUCCESS", detail
+    assert all(i["status"] == "succeeded" for i in detail["instructions"])
