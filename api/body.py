@@ -48,9 +48,7 @@ async def read_json_body(request: Request, max_bytes: int) -> tuple[Any, bytes]:
     except UnicodeDecodeError as exc:
         raise _invalid(f"not UTF-8 at byte {exc.start}", "bytes") from exc
     try:
-        return json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants
-        ), raw
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants), raw
     except RecursionError as exc:
         raise _invalid("nested too deeply", "a deeply nested document") from exc
     except ValueError as exc:  # JSONDecodeError is a ValueError

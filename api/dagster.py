@@ -231,7 +231,9 @@ class DagsterClient:
             if kind == "RunNotFoundError":
                 raise RunNotFound(f"no run with id {run_id!r}")
             if kind != "EventConnection":
-                raise DagsterError(f"Dagster could not read the log of {run_id!r}: {_detail(result)}")
+                raise DagsterError(
+                    f"Dagster could not read the log of {run_id!r}: {_detail(result)}"
+                )
             for event in result["events"]:
                 if "message" not in event:
                     continue

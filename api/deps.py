@@ -48,6 +48,8 @@ def require_api_key(request: Request, settings: SettingsDep) -> None:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
     presented = token.strip().encode()
-    matches = [hmac.compare_digest(presented, k.get_secret_value().encode()) for k in settings.api_keys]
+    matches = [
+        hmac.compare_digest(presented, k.get_secret_value().encode()) for k in settings.api_keys
+    ]
     if not any(matches):
         raise Unauthorized("invalid API key")

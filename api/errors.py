@@ -1,14 +1,14 @@
 """Every error the API answers with, in one place, each with its HTTP status.
 
-    ApiError
-    ├── Unauthorized          401  missing or wrong API key
-    ├── RunNotFound           404
-    ├── IdempotencyConflict   409  same Idempotency-Key, different body
-    ├── RunNotCancelable      409  the run already ended
-    ├── BodyTooLarge          413
-    ├── InvalidRequest        422  not JSON, or instructions that fail validation
-    ├── DagsterError          502  Dagster answered, but not as expected
-    └── DagsterUnavailable    503  Dagster cannot be reached
+ApiError
+├── Unauthorized          401  missing or wrong API key
+├── RunNotFound           404
+├── IdempotencyConflict   409  same Idempotency-Key, different body
+├── RunNotCancelable      409  the run already ended
+├── BodyTooLarge          413
+├── InvalidRequest        422  not JSON, or instructions that fail validation
+├── DagsterError          502  Dagster answered, but not as expected
+└── DagsterUnavailable    503  Dagster cannot be reached
 """
 
 from __future__ import annotations

@@ -55,9 +55,8 @@ def build_detail(record: RunRecord, lines: list[LogLine], plan: Plan | None) -> 
         event = parse_message(line.message)
         if event is not None:
             events.setdefault(event.path, []).append(event)
-    instructions = [
-        _instruction(root, plan, events, record.status) for root in (plan.roots if plan else [])
-    ]
+    roots = plan.roots if plan else []
+    instructions = [_instruction(root, plan, events, record.status) for root in roots if plan]
     errors = [i.error for i in instructions if i.status == "failed" and i.error]
     if not errors and record.status == "FAILURE":
         errors = [line.error for line in lines if line.error] or ["the run failed"]

@@ -16,7 +16,7 @@ class ExecuteRequest(BaseModel):
 
     instructions: list[dict[str, Any]] = Field(
         description='Each {"operation": NAME, "parameters": {NAME: VALUE}}; a parameter '
-        "value with an \"operation\" key is a nested instruction that runs first.",
+        'value with an "operation" key is a nested instruction that runs first.',
         examples=[
             [
                 {

@@ -101,10 +101,9 @@ class PlanExecutor:
 
     def run(self) -> RunOutcome:
         outcome = RunOutcome(results=[])
-        position = 0
         with ThreadPoolExecutor(self.max_parallel, thread_name_prefix="instruction") as pool:
             try:
-                for position, root in enumerate(self.plan.roots):
+                for root in self.plan.roots:
                     self._run_root(root, pool, outcome)
             except BaseException:
                 # Interrupted (the run was canceled): tell the running operations to
@@ -112,7 +111,7 @@ class PlanExecutor:
                 self.cancelled.set()
                 outcome.first_error = outcome.first_error or "the run was canceled"
                 done = {result.path for result in outcome.results}
-                for root in self.plan.roots[position:]:
+                for root in self.plan.roots:
                     operation = self.plan.nodes[root].operation
                     if root in done:
                         continue
@@ -208,9 +207,12 @@ class PlanExecutor:
                 value = op.fn(params, context)
             except TransientError as exc:
                 if attempt >= op.retry.max_attempts:
-                    raise self._failed(node, started, attempt, f"{exc} (after {attempt} attempts)")
+                    message = f"{exc} (after {attempt} attempts)"
+                    raise self._failed(node, started, attempt, message) from exc
                 delay = op.retry.delay(attempt)
-                self._event("retrying", node, attempt=attempt, error=f"{exc}; retry in {delay:.1f} s")
+                self._event(
+                    "retrying", node, attempt=attempt, error=f"{exc}; retry in {delay:.1f} s"
+                )
                 time.sleep(delay)
                 attempt += 1
             except ConstellationError as exc:

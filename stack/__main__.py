@@ -40,8 +40,11 @@ def main() -> int:
     dagster_port = int(os.environ.get("CONSTELLATION_DAGSTER_PORT", "3000"))
     for port in (api_port, dagster_port):
         if port_in_use(port):
-            print(f"port {port} on 127.0.0.1 is taken; set CONSTELLATION_API_PORT / "
-                  "CONSTELLATION_DAGSTER_PORT to other ports", file=sys.stderr)
+            print(
+                f"port {port} on 127.0.0.1 is taken; set CONSTELLATION_API_PORT / "
+                "CONSTELLATION_DAGSTER_PORT to other ports",
+                file=sys.stderr,
+            )
             return 1
     keys = [k for k in os.environ.get("CONSTELLATION_API_KEYS", "").split(",") if k]
     data_root = Path(os.environ.get("CONSTELLATION_DATA_ROOT", workdir / "data"))
@@ -60,8 +63,11 @@ def main() -> int:
         flush=True,
     )
     if not keys:
-        print("  auth        OPEN ACCESS for local development "
-              "(set CONSTELLATION_API_KEYS to require API keys)\n", flush=True)
+        print(
+            "  auth        OPEN ACCESS for local development "
+            "(set CONSTELLATION_API_KEYS to require API keys)\n",
+            flush=True,
+        )
     print("Ctrl-C stops everything.", flush=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -80,10 +81,8 @@ class Service:
                 break
             except subprocess.TimeoutExpired:
                 continue
-        try:  # children left in the group (code servers, run workers)
+        with contextlib.suppress(ProcessLookupError):  # children left in the group
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def http_ok(url: str) -> Callable[[], bool]:
@@ -155,8 +154,15 @@ class Stack:
         self.services = {
             "webserver": Service(
                 "webserver",
-                [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.dagster_port),
-                 "-w", workspace],
+                [
+                    str(BIN / "dagster-webserver"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.dagster_port),
+                    "-w",
+                    workspace,
+                ],
                 env,
                 self.logs,
             ),

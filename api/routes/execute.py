@@ -1,6 +1,6 @@
 """Submitting and validating pipelines."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 
@@ -17,7 +17,7 @@ BODY = {
         "content": {"application/json": {"schema": ExecuteRequest.model_json_schema()}},
     }
 }
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Body over the size limit"},
     422: {"model": ErrorBody, "description": "Every problem, each with its JSON path"},
     503: {"model": ErrorBody, "description": "Dagster cannot be reached; nothing was started"},

@@ -14,7 +14,9 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"description": "Dagster unreachable"}})
+@router.get(
+    "/readyz", response_model=Health, responses={503: {"description": "Dagster unreachable"}}
+)
 async def readyz(dagster: DagsterDep) -> Health:
     """Dagster is reachable and the pipeline job is loaded."""
     return Health(status="ready", dagster_version=await dagster.check_ready())

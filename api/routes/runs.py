@@ -1,6 +1,6 @@
 """Reading, listing and canceling runs."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
@@ -10,7 +10,9 @@ from api.schemas import CancelResponse, ErrorBody, RunDetail, RunList, RunResult
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
-NOT_FOUND = {404: {"model": ErrorBody, "description": "No such run"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such run"}
+}
 RunStatus = Literal[
     "QUEUED", "NOT_STARTED", "STARTING", "STARTED", "SUCCESS", "FAILURE", "CANCELING", "CANCELED"
 ]
@@ -24,7 +26,7 @@ async def list_runs(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> RunList:
     """Recent pipeline runs, newest first."""
-    records = await dagster.list_runs(statuses=status, limit=limit, cursor=cursor)
+    records = await dagster.list_runs(statuses=list(status or []), limit=limit, cursor=cursor)
     runs = [RunSummary(**summary_fields(r)) for r in records]
     return RunList(runs=runs, next_cursor=runs[-1].run_id if len(runs) == limit else None)
 

@@ -262,7 +262,10 @@ class _Validator:
                 )
                 if error["type"] == "missing":
                     self.problem(
-                        where, f"missing required parameter '{key}'", _field_type(op, key), "nothing"
+                        where,
+                        f"missing required parameter '{key}'",
+                        _field_type(op, key),
+                        "nothing",
                     )
                 else:
                     self.problem(

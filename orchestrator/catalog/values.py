@@ -117,3 +117,83 @@ def write_manifest(value: Value, folder: Path) -> Path:
     path = folder / "manifest.json"
     path.write_text(json.dumps({"type": value.type_name, **value.model_dump(mode="json")}))
     return path
+
+
+class S3Objects(Value):
+    """Objects written to one S3 bucket (what `export_to_s3` makes)."""
+
+    type_name: ClassVar[str] = "s3_objects"
+    type_description: ClassVar[str] = "objects in an S3 bucket"
+
+    bucket: str
+    keys: tuple[str, ...]
+    total_bytes: int
+
+    @property
+    def uris(self) -> list[str]:
+        return [f"s3://{self.bucket}/{key}" for key in self.keys]
+
+    def summary(self) -> dict[str, Any]:
+        keys = list(self.keys[:SUMMARY_ITEM_LIMIT])
+        return {
+            "type": self.type_name,
+            "bucket": self.bucket,
+            "count": len(self.keys),
+            "bytes": self.total_bytes,
+            "keys": keys,
+            "more_keys": max(0, len(self.keys) - len(keys)),
+        }
+
+
+class DeployedModel(Value):
+    """A model on the model server: the name asked for and the one it is served under."""
+
+    type_name: ClassVar[str] = "model"
+    type_description: ClassVar[str] = "a model on the model server"
+
+    model: str  # as the user named it, e.g. "EdBianchi/vit-fire-detection"
+    served_name: str  # as the server knows it, e.g. "EdBianchi--vit-fire-detection"
+    version: str | None = None
+    server: str  # base URL, without credentials
+    state: str  # "ready", "unloaded", or "not loaded" (delete_model of an absent model)
+
+
+class PredictionOutput(BaseModel):
+    """One output tensor of a model, per input row."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]  # of one row's output, e.g. () or (3,)
+
+
+class Predictions(Value):
+    """A model's predictions: one JSON Lines record per input item, keyed by its name."""
+
+    type_name: ClassVar[str] = "predictions"
+    type_description: ClassVar[str] = "model predictions, one record per input item"
+
+    model: str
+    served_name: str
+    count: int  # items (= records)
+    rows: int  # tensor rows sent (an item is one row or a table of rows)
+    requests: int
+    outputs: tuple[PredictionOutput, ...]
+    root: str
+    path: str  # relative to root: the JSON Lines file
+
+    @property
+    def file(self) -> Path:
+        return Path(self.root) / self.path
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "type": self.type_name,
+            "model": self.model,
+            "count": self.count,
+            "rows": self.rows,
+            "requests": self.requests,
+            "outputs": [output.model_dump(mode="json") for output in self.outputs],
+            "artifact": str(self.file),
+        }

@@ -21,7 +21,11 @@ from orchestrator.context import OperationContext
 from orchestrator.errors import OperationError
 
 DRAFT_MARGIN = 2  # decode at >= 2x the target size, then resample
-FORMATS = {"jpeg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png"), "webp": ("WEBP", "image/webp")}
+FORMATS = {
+    "jpeg": ("JPEG", "image/jpeg"),
+    "png": ("PNG", "image/png"),
+    "webp": ("WEBP", "image/webp"),
+}
 
 
 class ResizeImageParams(BaseModel):
@@ -47,10 +51,11 @@ def resize_file(source: Path, target: Path, params: ResizeImageParams) -> str:
     try:
         with Image.open(source) as image:
             image.draft("RGB", (size[0] * DRAFT_MARGIN, size[1] * DRAFT_MARGIN))
-            if image.mode not in ("RGB", "L", "RGBA"):
-                image = image.convert("RGBA" if "A" in image.mode else "RGB")
-            resized = image.resize(size, Image.Resampling[params.resample.upper()])
             fmt = image.format if params.format == "same" else FORMATS[params.format][0]
+            decoded: Image.Image = image
+            if image.mode not in ("RGB", "L", "RGBA"):
+                decoded = image.convert("RGBA" if "A" in image.mode else "RGB")
+            resized = decoded.resize(size, Image.Resampling[params.resample.upper()])
     except (UnidentifiedImageError, OSError) as exc:
         raise OperationError(f"cannot read {source.name!r} as an image: {exc}") from exc
     fmt = fmt or "PNG"

@@ -14,7 +14,6 @@ from api.config import Settings
 from api.main import create_app
 from stack import free_port
 
-
 KEY = "unit-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 VALID = {"instructions": [{"operation": "import_from_local", "parameters": {"path": "x"}}]}

@@ -11,9 +11,9 @@ from orchestrator.errors import InstructionsInvalid, Problem
 from orchestrator.operations import CATALOG
 
 
-def problems(document: Any, limits: Limits = Limits()) -> list[Problem]:
+def problems(document: Any, limits: Limits | None = None) -> list[Problem]:
     with pytest.raises(InstructionsInvalid) as caught:
-        validate(document, CATALOG, limits)
+        validate(document, CATALOG, limits or Limits())
     return caught.value.problems
 
 
