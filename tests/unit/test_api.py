@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -128,3 +130,51 @@ def test_openapi_document_describes_the_routes(client: httpx.Client) -> None:
         "/healthz",
         "/readyz",
     } <= set(paths)
+
+
+def test_hostile_inputs_are_refused_quickly(client: httpx.Client) -> None:
+    def post(content: Any, **headers: str) -> httpx.Response:
+        return client.post(
+            "/execute",
+            content=content,
+            headers={**AUTH, "Content-Type": "application/json", **headers},
+        )
+
+    deep = b'{"instructions": [' + b'{"operation": "dict_to_list", "parameters": {"data": ' * 10_000
+    assert post(deep).status_code in (413, 422)
+    wide = json.dumps({"instructions": [{"operation": "dict_to_list"}] * 100_000}).encode()
+    assert post(wide).status_code == 413
+
+    def fifty_megabytes() -> Iterator[bytes]:
+        for _ in range(50):
+            yield b" " * 1_048_576
+
+    started = time.monotonic()
+    assert post(fifty_megabytes()).status_code == 413
+    assert time.monotonic() - started < 10
+    huge = b'{"instructions": [{"operation": "resize_image", "parameters": {"width": 1e999}}]}'
+    assert post(huge).status_code == 422
+    digits = (
+        b'{"instructions": [{"operation": "resize_image", "parameters": {"width": '
+        + b"9" * 5000
+        + b"}}]}"
+    )
+    assert post(digits).status_code == 422
+
+
+def test_many_nodes_within_the_body_limit_stop_at_the_node_limit() -> None:
+    settings = Settings(api_keys=[KEY], max_body_bytes=50_000_000, max_nodes=1000)
+    problems_seen = []
+    from api.errors import InvalidRequest
+    from api.submissions import plan_or_422
+    from orchestrator.operations import CATALOG
+
+    document = {
+        "instructions": [{"operation": "import_from_local", "parameters": {"path": "x"}}] * 100_000
+    }
+    started = time.monotonic()
+    with pytest.raises(InvalidRequest) as caught:
+        plan_or_422(document, CATALOG, settings.limits)
+    problems_seen = [p.message for p in caught.value.problems]
+    assert problems_seen == ["the tree has more than 1000 instructions"]
+    assert time.monotonic() - started < 1
