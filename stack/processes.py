@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -26,11 +27,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _default_signals() -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def _prepare_child() -> None:
     # A process started from a non-interactive shell in the background inherits
     # SIGINT/SIGTERM ignored; dagster then never stops. Reset both first.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform == "linux":  # and stop with the launcher, even if it is killed
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Service:
@@ -53,7 +59,7 @@ class Service:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_default_signals,
+            preexec_fn=_prepare_child,
         )
         log.close()
 
