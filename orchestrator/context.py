@@ -6,9 +6,14 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from orchestrator.artifacts import ArtifactStore, DatasetWriter
+
+if TYPE_CHECKING:  # the connector modules load their libraries only when used
+    from orchestrator.connectors.google_drive import DriveClient
+    from orchestrator.connectors.model_server import ModelServerClient
+    from orchestrator.connectors.s3 import S3Client
 
 
 @dataclass(frozen=True)
@@ -19,9 +24,9 @@ class Services:
     data_root: Path | None = None
     workers: int = 2  # threads an operation may use for CPU-bound work
     # Connectors to outside systems (orchestrator/connectors/), None when not configured.
-    s3: Any = None  # S3 client (issue 3)
-    drive: Any = None  # Google Drive client (issue 3)
-    model_server: Any = None  # Open Inference Protocol client (issue 4)
+    s3: S3Client | None = None
+    drive: DriveClient | None = None
+    model_server: ModelServerClient | None = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 """build_execute_job: validate and plan the instructions, then execute the plan."""
 
-
 import threading
 from typing import Any
 
@@ -13,7 +12,13 @@ from orchestrator.events import InstructionEvent
 from orchestrator.execution import PlanExecutor
 from orchestrator.operations import CATALOG
 from orchestrator.plan import Plan
-from orchestrator.resources import ArtifactStoreResource, DataRootResource
+from orchestrator.resources import (
+    ArtifactStoreResource,
+    DataRootResource,
+    GoogleDriveResource,
+    ModelServerResource,
+    S3Resource,
+)
 from orchestrator.settings import OrchestratorSettings
 
 RAW_INPUT_DESCRIPTION = """\
@@ -22,7 +27,10 @@ document POST /execute takes. An instruction is
 {"operation": NAME, "parameters": {NAME: VALUE}}; a parameter value that is itself
 an instruction runs first and feeds that parameter. Top-level instructions run in
 order; after a failure only cleanup operations (delete_model) still run.
-Operations and their parameters: GET /operations on the API, or sample_dags.txt."""
+Paste a pipeline from sample_dags.txt here as it is (JSON is YAML too); a bad one
+fails this step with every problem and its JSON path in the run's log.
+Operations and their parameters: GET /operations on the API, or
+`constellation operations`."""
 
 EXAMPLE_INSTRUCTIONS: dict[str, Any] = {
     "instructions": [
@@ -64,6 +72,9 @@ def generate_dynamic_job_configs(context: dg.OpExecutionContext) -> dict[str, An
     try:
         plan = validate(context.op_config["raw_input"], CATALOG, settings.limits)
     except InstructionsInvalid as exc:
+        # The UI shows a Failure's description only when its event is opened, and its
+        # log filter does not search it: log the problems, one JSON path per line.
+        context.log.error(str(exc))
         raise dg.Failure(
             description=str(exc),
             metadata={"problems": dg.MetadataValue.json([p.as_dict() for p in exc.problems])},
@@ -82,6 +93,9 @@ def parse_and_execute_job(
     plan: dict[str, Any],
     artifact_store: ArtifactStoreResource,
     data_root: DataRootResource,
+    s3: S3Resource,
+    google_drive: GoogleDriveResource,
+    model_server: ModelServerResource,
 ) -> dict[str, Any]:
     """Execute the plan: nested first, top level in order, cleanup always."""
     settings = OrchestratorSettings()
@@ -89,6 +103,9 @@ def parse_and_execute_job(
         artifacts=artifact_store.store(),
         data_root=data_root.path(),
         workers=settings.workers,
+        s3=s3.client(),
+        drive=google_drive.client(),
+        model_server=model_server.client(),
     )
     lock = threading.Lock()
 
@@ -108,7 +125,11 @@ def parse_and_execute_job(
         log=context.log,  # type: ignore[arg-type]
         max_parallel=settings.max_parallel,
     )
-    outcome = executor.run()
+    try:
+        outcome = executor.run()
+    finally:
+        if services.model_server is not None:
+            services.model_server.close()
     results = outcome.as_json()
     if not outcome.succeeded:
         raise dg.Failure(

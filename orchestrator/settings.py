@@ -25,3 +25,44 @@ class OrchestratorSettings(BaseSettings):
     @property
     def limits(self) -> Limits:
         return Limits(max_depth=self.max_depth, max_nodes=self.max_nodes)
+
+    # Archive extraction (orchestrator/archives.py).
+    archive_max_entries: int = Field(
+        100_000, ge=1, description="Most entries (files and folders) one archive may hold."
+    )
+    archive_max_total_bytes: int = Field(
+        50 * 2**30, ge=1, description="Most bytes one archive may expand to."
+    )
+    archive_max_ratio: float = Field(
+        200.0,
+        gt=1,
+        description="Highest compression ratio (expanded / compressed) an archive or one of its "
+        "entries may have; entries under 1 MiB are exempt (the total limit caps them).",
+    )
+    # Transfers from and to S3 and Google Drive.
+    transfer_max_attempts: int = Field(
+        5, ge=1, description="Attempts per request on a network fault, 429 or 5xx."
+    )
+    transfer_backoff_seconds: float = Field(
+        0.5, ge=0, description="First delay between attempts; doubles each attempt."
+    )
+    transfer_chunk_bytes: int = Field(
+        8 * 2**20, ge=2**16, description="Bytes per download chunk (memory per transfer)."
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, moto); unset: AWS."
+    )
+    s3_region: str | None = Field(None, description="S3 region; unset: boto3's usual chain.")
+    s3_multipart_threshold_bytes: int = Field(
+        64 * 2**20, ge=5 * 2**20, description="Files from this size are uploaded in parts."
+    )
+    s3_multipart_chunk_bytes: int = Field(
+        16 * 2**20, ge=5 * 2**20, description="Size of one part of a multipart upload."
+    )
+    google_credentials_file: Path | None = Field(
+        None, description="Service-account JSON key file for Google Drive."
+    )
+    google_drive_endpoint: str = Field(
+        "https://www.googleapis.com/drive/v3/",
+        description="Drive v3 API root; must end in /drive/v3/.",
+    )

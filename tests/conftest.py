@@ -3,4 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.dagster_stack",
+    "tests.fixtures.mlserver",
+    "tests.fixtures.moto_server",
+    "tests.fixtures.drive_server",
 ]

@@ -1,16 +1,25 @@
 """The catalog of operations. Adding one: write its module, add it to CATALOG."""
 
 from orchestrator.catalog.registry import Catalog
+from orchestrator.operations.google_drive import import_from_google_drive
 from orchestrator.operations.images import resize_image
 from orchestrator.operations.local import import_from_local
+from orchestrator.operations.model import delete_model, deploy_model, model_inference
+from orchestrator.operations.s3 import export_to_s3, import_from_s3
 from orchestrator.operations.transform import batch_formatted_data, dict_to_list
 
 CATALOG = Catalog(
     [
         import_from_local,
+        import_from_google_drive,
+        import_from_s3,
+        export_to_s3,
         dict_to_list,
         resize_image,
         batch_formatted_data,
+        deploy_model,
+        model_inference,
+        delete_model,
     ]
 )
 

@@ -1,0 +1,351 @@
+"""The one model server client: the Open Inference Protocol (KServe V2) over REST.
+
+Triton, KServe, MLServer and Seldon all speak it. Every call has explicit
+timeouts. Connection failures, timeouts, 429 and 5xx answers are retried a
+bounded number of times with exponential backoff, honouring Retry-After; the
+connection pool drops a connection that failed, so a retry opens a fresh one.
+When the attempts run out the call raises TransientError naming the model and
+the server. Any other 4xx fails at once with the server's own message, as
+OperationError.
+
+One exception to retrying 5xx: a 500 answer to an inference request. V2 servers
+answer 500 when the model raised on the input (MLServer does for a shape the
+model rejects), and the same input fails the same way again.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+import httpx
+
+from orchestrator.errors import OperationError, TransientError
+
+RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
+READY_POLL_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0)  # then every second
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Timeouts and retries for every call, and the defaults for batched inference."""
+
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    load_timeout_s: float = 300.0  # loading a model may take minutes
+    max_attempts: int = 4
+    backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    batch_size: int = 256  # rows per inference request
+    concurrency: int = 4  # inference requests in flight
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A V2 tensor: `data` is flat, row-major, `len(data) == prod(shape)`."""
+
+    name: str
+    datatype: str  # BOOL, UINT8, INT64, FP32, FP64, BYTES, ...
+    shape: tuple[int, ...]
+    data: list[Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "datatype": self.datatype,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """`GET /v2/models/{name}`: versions and the declared inputs and outputs (may be empty)."""
+
+    name: str
+    versions: tuple[str, ...]
+    platform: str
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+
+class ModelServerClient:
+    """Speaks the V2 REST protocol to one server. Thread-safe; close() when done."""
+
+    def __init__(
+        self,
+        url: str,
+        config: ClientConfig = ClientConfig(),
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.config = config
+        self._raw_url = url
+        self._transport = transport
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+
+    @cached_property
+    def url(self) -> str:
+        """The base URL as shown in messages and summaries: without credentials."""
+        try:
+            return str(httpx.URL(self._raw_url).copy_with(username=None, password=None))
+        except httpx.InvalidURL:
+            return repr(self._raw_url)
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The connection pool, made on first use: a bad URL fails only the model operations."""
+        with self._lock:
+            if self._client is None:
+                try:
+                    base = httpx.URL(self._raw_url)
+                except httpx.InvalidURL as exc:
+                    raise OperationError(f"model server URL {self.url} is invalid: {exc}") from exc
+                if base.scheme not in ("http", "https") or not base.host:
+                    raise OperationError(
+                        f"model server URL {self.url} must look like http(s)://HOST[:PORT][/PATH]"
+                    )
+                self._client = httpx.Client(
+                    base_url=base,
+                    timeout=httpx.Timeout(
+                        self.config.read_timeout_s, connect=self.config.connect_timeout_s
+                    ),
+                    limits=httpx.Limits(max_connections=max(10, 2 * self.config.concurrency)),
+                    transport=self._transport,
+                )
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def __enter__(self) -> ModelServerClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- the protocol ---------------------------------------------------------------
+
+    def server_ready(self) -> bool:
+        """`GET /v2/health/ready`, a single attempt: False when the server does not answer 200."""
+        try:
+            return self._http.get("/v2/health/ready").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def load(self, model: str) -> None:
+        """`POST /v2/repository/models/{model}/load`; an unknown model fails at once."""
+        self._call(
+            "POST", f"/v2/repository/models/{model}/load", model, timeout=self.config.load_timeout_s
+        )
+
+    def unload(self, model: str) -> bool:
+        """`POST /v2/repository/models/{model}/unload`; False when the model was not loaded."""
+        response = self._call(
+            "POST", f"/v2/repository/models/{model}/unload", model, accept=frozenset({404})
+        )
+        return response.is_success
+
+    def model_ready(self, model: str) -> bool:
+        """`GET /v2/models/{model}/ready`: True on 200, False while unknown or not ready."""
+        response = self._call(
+            "GET", f"/v2/models/{model}/ready", model, accept=frozenset({400, 404})
+        )
+        return response.is_success
+
+    def wait_until_ready(self, model: str, timeout_s: float) -> None:
+        """Poll `model_ready` until it answers True, or raise OperationError after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        for poll in range(1_000_000):
+            if self.model_ready(model):
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            delay = READY_POLL_SECONDS[poll] if poll < len(READY_POLL_SECONDS) else 1.0
+            self._sleep(min(delay, left))
+        raise OperationError(
+            f"model {model!r} did not become ready on {self.url} within {timeout_s:g} s"
+        )
+
+    def metadata(self, model: str) -> ModelMetadata:
+        """`GET /v2/models/{model}`; an unknown (not loaded) model fails at once."""
+        body = self._json(self._call("GET", f"/v2/models/{model}", model), model)
+        return ModelMetadata(
+            name=str(body.get("name", model)),
+            versions=tuple(str(v) for v in body.get("versions") or ()),
+            platform=str(body.get("platform") or ""),
+            input_names=tuple(str(t.get("name")) for t in body.get("inputs") or ()),
+            output_names=tuple(str(t.get("name")) for t in body.get("outputs") or ()),
+        )
+
+    def repository_index(self) -> list[dict[str, Any]]:
+        """`POST /v2/repository/index`: every model the server can load, with its state."""
+        response = self._call("POST", "/v2/repository/index", None, content=b"{}")
+        index = self._json(response, None)
+        if not isinstance(index, list):
+            raise OperationError(f"model server {self.url} answered a malformed repository index")
+        return index
+
+    def infer(self, model: str, inputs: Sequence[Tensor]) -> list[Tensor]:
+        """`POST /v2/models/{model}/infer`: the output tensors, data flattened row-major."""
+        content = json.dumps(
+            {"inputs": [tensor.as_json() for tensor in inputs]}, separators=(",", ":")
+        ).encode()
+        response = self._call(
+            "POST", f"/v2/models/{model}/infer", model, content=content, retry_500=False
+        )
+        body = self._json(response, model)
+        try:
+            return [
+                Tensor(
+                    name=str(out["name"]),
+                    datatype=str(out["datatype"]),
+                    shape=tuple(int(n) for n in out["shape"]),
+                    data=out["data"],
+                )
+                for out in body["outputs"]
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise OperationError(
+                f"model {model!r} on {self.url} answered a malformed inference response: {exc!r}"
+            ) from exc
+
+    # --- transport, retries and error mapping --------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        model: str | None,
+        *,
+        content: bytes | None = None,
+        timeout: float | None = None,
+        retry_500: bool = True,
+        accept: frozenset[int] = frozenset(),
+    ) -> httpx.Response:
+        """One request with bounded retries; every failure leaves as an orchestrator error.
+
+        Answers with a status in `accept` are returned, not raised: the caller reads
+        them (a 404 counts only with a V2 error body; without one the route is missing).
+        """
+        headers = {"content-type": "application/json"} if content is not None else None
+        request_timeout: Any = (
+            httpx.Timeout(timeout, connect=self.config.connect_timeout_s)
+            if timeout is not None
+            else httpx.USE_CLIENT_DEFAULT
+        )
+        subject = (
+            f"model {model!r} on model server {self.url}" if model else f"model server {self.url}"
+        )
+        for attempt in range(1, self.config.max_attempts + 1):
+            error: httpx.TransportError | None = None
+            wait = min(self.config.backoff_s * 2 ** (attempt - 1), self.config.max_backoff_s)
+            try:
+                response = self._http.request(
+                    method, path, content=content, headers=headers, timeout=request_timeout
+                )
+            except httpx.UnsupportedProtocol as exc:
+                raise OperationError(f"{subject}: unsupported URL ({exc})") from exc
+            except httpx.TimeoutException as exc:
+                error, cause = exc, f"no answer in time ({type(exc).__name__})"
+            except httpx.TransportError as exc:
+                error = exc
+                cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            except httpx.HTTPError as exc:  # DecodingError, TooManyRedirects: retrying won't help
+                raise OperationError(f"{subject}: {type(exc).__name__}: {exc}") from exc
+            else:
+                status = response.status_code
+                if response.is_success:
+                    return response
+                if status in accept and (status != 404 or _has_v2_error(response)):
+                    return response
+                retried = status in RETRIED_STATUS and (retry_500 or status != 500)
+                if not retried:
+                    raise _rejection(response, subject, model)
+                cause = f"HTTP {status} {_server_message(response)}"
+                if status in (429, 503):
+                    wait = _retry_after(response, self.config.max_backoff_s) or wait
+            if attempt == self.config.max_attempts:
+                message = f"{subject} failed after {attempt} attempts; last: {cause}"
+                raise TransientError(message) from error
+            self._sleep(wait)
+        raise AssertionError("unreachable: max_attempts >= 1")
+
+    def _json(self, response: httpx.Response, model: str | None) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            what = f"model {model!r} on {self.url}" if model else self.url
+            raise OperationError(f"{what} answered {response.status_code} with non-JSON") from exc
+
+
+def _rejection(response: httpx.Response, subject: str, model: str | None) -> OperationError:
+    """The error for an answer that retrying cannot fix."""
+    status = response.status_code
+    message = _server_message(response)
+    request = response.request
+    text = f"{subject} refused {request.method} {request.url.path}: HTTP {status} {message}"
+    if status == 404 and model is not None and _has_v2_error(response):
+        return OperationError(
+            f"{subject}: the server does not know this model (not in its repository, "
+            f"or not loaded: run deploy_model first): {message}"
+        )
+    if status == 404:
+        return OperationError(f"{text}; is this an Open Inference Protocol (V2) server?")
+    if status == 500:
+        return OperationError(
+            f"{text}; the model raised on this input: check its shape and datatype"
+        )
+    return OperationError(text)
+
+
+def _has_v2_error(response: httpx.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "error" in body
+
+
+def _server_message(response: httpx.Response) -> str:
+    """The server's own explanation: V2's `{"error": ...}`, FastAPI's `detail`, or the text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("error", "detail", "message"):
+            if body.get(key):
+                return str(body[key])
+    text = response.text.strip()
+    return (text[:500] + "…") if len(text) > 500 else (text or response.reason_phrase)
+
+
+def _retry_after(response: httpx.Response, cap_s: float) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date), capped; None if absent."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), cap_s)

@@ -1,0 +1,468 @@
+"""deploy_model, model_inference, delete_model: a model on an Open Inference Protocol server.
+
+How a data item becomes tensor rows, by media type (then file suffix):
+
+- an image (`image/*`): decoded with Pillow and converted to RGB, one row of
+  shape [H, W, 3], UINT8 (FP32 on request: the same 0-255 values, not scaled);
+- `.json`: a list of numbers is one row; a list of equal-length lists is a table;
+- `.csv`: a table, one row per line; a first line that is not numeric is a header;
+- `.npy`: a 1-D array is one row, a 2-D array a table;
+
+JSON and CSV become FP64 (no precision lost), `.npy` keeps float32/float64.
+Rows of consecutive items are sent together, at most `batch_size` rows and
+2**21 values per request (a table may span requests), with `concurrency`
+requests in flight; a `Batches` input never mixes two of its batches in one
+request. All rows must
+have one shape: resize images first (resize_image).
+
+Each item gets one JSON Lines record in `predictions.jsonl`:
+`{"name": ITEM, "outputs": {OUTPUT: VALUE}}`, VALUE being the output for its
+row, or for a table a list with the output of each of its rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, Literal, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.catalog.registry import RetryPolicy, operation
+from orchestrator.catalog.values import (
+    Batches,
+    DataItem,
+    Dataset,
+    DeployedModel,
+    PredictionOutput,
+    Predictions,
+    write_manifest,
+)
+from orchestrator.connectors.model_server import ModelServerClient, Tensor
+from orchestrator.context import OperationContext
+from orchestrator.errors import OperationError
+
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
+PREDICTIONS_FILE = "predictions.jsonl"
+DEFAULT_INPUT_NAME = "input-0"
+MAX_REQUEST_VALUES = 2**21  # values per request: 13 RGB images of 224x224, ~8 MB of JSON
+
+Datatype = Literal["auto", "UINT8", "FP32", "FP64"]
+ModelName = Field(
+    min_length=1,
+    max_length=200,
+    pattern=f"^{MODEL_NAME.pattern}$",
+    description="The model's name, e.g. 'iris' or a hub-style 'owner/name' "
+    "(served as 'owner--name': each '/' becomes '--').",
+)
+
+
+def server_model_name(model: str) -> str:
+    """The name a V2 server serves `model` under: each "/" becomes "--".
+
+    V2 servers route a model name as one URL path segment, so a hub-style
+    "owner/name" never reaches the model, not even as %2F. "--" is what the
+    Hugging Face cache uses in its folder names for the same purpose, and hub
+    names cannot contain "--", so distinct hub names stay distinct:
+    "EdBianchi/vit-fire-detection" is served as "EdBianchi--vit-fire-detection".
+    A name without "/" is unchanged. The model repository entry (its folder and
+    the name in its settings) carries the mapped name.
+    """
+    if not MODEL_NAME.fullmatch(model):
+        raise OperationError(
+            f"model name {model!r} is not valid: expected letters, digits, '.', '_', '-', "
+            "in one or more parts separated by '/'"
+        )
+    return model.replace("/", "--")
+
+
+def model_server(ctx: OperationContext) -> ModelServerClient:
+    client = ctx.services.model_server
+    if client is None:
+        raise OperationError(
+            "no model server is configured (set CONSTELLATION_MODEL_SERVER_URL "
+            "or the model_server resource's url)"
+        )
+    return client
+
+
+# --- deploy_model and delete_model ------------------------------------------------------
+
+
+class DeployModelParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = ModelName
+    ready_timeout_s: float = Field(
+        300.0, gt=0, le=3600, description="Seconds to wait for the model to become ready."
+    )
+
+
+@operation(name="deploy_model", output=DeployedModel, retry=RetryPolicy(max_attempts=2))
+def deploy_model(params: DeployModelParams, ctx: OperationContext) -> DeployedModel:
+    """Load a model from the model server's repository and wait until it is ready to serve."""
+    client = model_server(ctx)
+    served = server_model_name(params.model)
+    client.load(served)
+    client.wait_until_ready(served, params.ready_timeout_s)
+    version = _served_version(client, served)
+    ctx.log.info(f"model {params.model!r} ready on {client.url} as {served!r} ({version})")
+    return DeployedModel(
+        model=params.model, served_name=served, version=version, server=client.url, state="ready"
+    )
+
+
+def _served_version(client: ModelServerClient, served: str) -> str | None:
+    """The version being served: from the model's metadata, else the repository index."""
+    versions = client.metadata(served).versions
+    if versions:
+        return versions[-1]
+    for entry in client.repository_index():
+        if entry.get("name") == served and entry.get("version"):
+            return str(entry["version"])
+    return None
+
+
+class DeleteModelParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = ModelName
+
+
+@operation(
+    name="delete_model",
+    output=DeployedModel,
+    cleanup=True,
+    retry=RetryPolicy(max_attempts=3, backoff_seconds=1.0),
+)
+def delete_model(params: DeleteModelParams, ctx: OperationContext) -> DeployedModel:
+    """Unload a model from the model server. Runs even after a failure; a model that is not
+    loaded is not an error."""
+    client = model_server(ctx)
+    served = server_model_name(params.model)
+    unloaded = client.unload(served)
+    state = "unloaded" if unloaded else "not loaded"
+    ctx.log.info(f"model {params.model!r} ({served!r}) on {client.url}: {state}")
+    return DeployedModel(model=params.model, served_name=served, server=client.url, state=state)
+
+
+# --- model_inference --------------------------------------------------------------------
+
+
+class ModelInferenceParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = ModelName
+    data: Dataset | Batches = Field(
+        description="Items to predict on: images, .json, .csv or .npy files (see the rule above)."
+    )
+    batch_size: int | None = Field(
+        None, ge=1, le=100_000, description="Rows per request; default: the resource's (256)."
+    )
+    concurrency: int | None = Field(
+        None, ge=1, le=64, description="Requests in flight; default: the resource's (4)."
+    )
+    input_name: str | None = Field(
+        None,
+        min_length=1,
+        description="The model's input tensor; default: its first declared input, else 'input-0'.",
+    )
+    datatype: Datatype = Field(
+        "auto",
+        description="Tensor datatype; auto: UINT8 for images, FP64 for JSON/CSV, .npy's own float.",
+    )
+
+
+@dataclass(frozen=True)
+class ItemRows:
+    """An item's tensor rows: `rows[i]` is one row; a table's record lists one output per row."""
+
+    name: str
+    rows: np.ndarray
+    table: bool
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Rows of one item inside a request; `last` when they complete the item."""
+
+    item: int
+    rows: int
+    last: bool
+    table: bool
+
+
+@dataclass
+class RequestBatch:
+    """The rows of one inference request and which items they belong to."""
+
+    parts: list[np.ndarray] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    rows: int = 0
+
+
+@operation(name="model_inference", output=Predictions)
+def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Predictions:
+    """Run a deployed model on every item of a data set, in batched requests, several in
+    flight; writes one prediction record per item (JSON Lines, keyed by item name)."""
+    client = model_server(ctx)
+    served = server_model_name(params.model)
+    batch_size = params.batch_size or client.config.batch_size
+    concurrency = params.concurrency or client.config.concurrency
+    metadata = client.metadata(served)  # fails at once when the model is not deployed
+    input_name = params.input_name or next(iter(metadata.input_names), DEFAULT_INPUT_NAME)
+    data = params.data
+    groups = [list(data.items)] if isinstance(data, Dataset) else [list(b) for b in data.batches]
+    items = [item for group in groups for item in group]
+
+    def rows_of(index: int) -> ItemRows:
+        if ctx.cancelled.is_set():
+            raise OperationError("canceled")
+        return read_rows(os.path.join(data.root, items[index].path), items[index], params.datatype)
+
+    def send(batch: RequestBatch) -> list[Tensor]:
+        if batch.rows == 0:
+            return []
+        array = batch.parts[0] if len(batch.parts) == 1 else np.concatenate(batch.parts)
+        tensor = Tensor(
+            input_name, DATATYPE_OF[array.dtype.name], array.shape, array.ravel().tolist()
+        )
+        try:
+            return client.infer(served, [tensor])
+        except OperationError as exc:
+            first, last = items[batch.segments[0].item].name, items[batch.segments[-1].item].name
+            raise type(exc)(
+                f"items {first!r}..{last!r} (tensor {input_name!r} {list(array.shape)} "
+                f"{tensor.datatype}): {exc}"
+            ) from exc
+
+    numbered = _numbered(groups)
+    batches = request_batches(numbered, rows_of, batch_size)
+    requests = 0
+    with (
+        (ctx.folder / PREDICTIONS_FILE).open("w", encoding="utf-8") as out,
+        ThreadPoolExecutor(concurrency, thread_name_prefix="inference") as pool,
+    ):
+        records = RecordWriter(out, items)
+        for batch, outputs in ordered_map(pool, send, batches, window=concurrency):
+            records.add(batch, outputs)
+            requests += batch.rows > 0
+    predictions = Predictions(
+        model=params.model,
+        served_name=served,
+        count=len(items),
+        rows=records.rows,
+        requests=requests,
+        outputs=records.outputs,
+        root=str(ctx.folder),
+        path=PREDICTIONS_FILE,
+    )
+    write_manifest(predictions, ctx.folder)
+    ctx.log.info(
+        f"{params.model!r}: {len(items)} items, {records.rows} rows in {requests} requests "
+        f"(<= {batch_size} rows, {concurrency} in flight)"
+    )
+    return predictions
+
+
+DATATYPE_OF = {"uint8": "UINT8", "float32": "FP32", "float64": "FP64"}
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+
+def read_rows(path: str | os.PathLike[str], item: DataItem, datatype: Datatype) -> ItemRows:
+    """One item as tensor rows, by the rule in this module's docstring.
+
+    Called once per item, so it stays on cheap string paths (no pathlib).
+    """
+    suffix = os.path.splitext(item.name)[1].lower()
+    try:
+        if item.media_type.startswith("image/") or suffix in IMAGE_SUFFIXES:
+            rows, table, auto = _image_rows(path, item.name), False, "UINT8"
+        elif suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+            rows, table = _row_or_table(array, item)
+            auto = "FP32" if array.dtype == np.float32 else "FP64"
+        elif item.media_type == "application/json" or suffix == ".json":
+            with open(path, "rb") as file:
+                value = json.loads(file.read())
+            rows, table = _row_or_table(np.asarray(value, dtype=np.float64), item)
+            auto = "FP64"
+        elif item.media_type == "text/csv" or suffix == ".csv":
+            rows, table, auto = _csv_rows(path), True, "FP64"
+        else:
+            raise OperationError(
+                f"item {item.name!r} ({item.media_type}) cannot be sent to a model: "
+                "expected an image, .json, .csv or .npy file"
+            )
+    except (ValueError, TypeError) as exc:  # numpy/json/csv: not numbers, ragged rows
+        raise OperationError(f"item {item.name!r} is not numeric rows: {exc}") from exc
+    wanted = auto if datatype == "auto" else datatype
+    return ItemRows(item.name, rows.astype(NUMPY_TYPES[wanted], copy=False), table)
+
+
+NUMPY_TYPES = {"UINT8": "uint8", "FP32": "float32", "FP64": "float64"}
+
+
+def _image_rows(path: str | os.PathLike[str], name: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise OperationError(f"cannot read {name!r} as an image: {exc}") from exc
+    return pixels[np.newaxis]
+
+
+def _row_or_table(array: np.ndarray, item: DataItem) -> tuple[np.ndarray, bool]:
+    if array.ndim == 1:
+        return array[None, :], False
+    if array.ndim == 2:
+        return array, True
+    raise OperationError(
+        f"item {item.name!r} has {array.ndim} dimensions: expected a row (1) or a table (2)"
+    )
+
+
+def _csv_rows(path: str | os.PathLike[str]) -> np.ndarray:
+    with open(path, newline="", encoding="utf-8") as file:
+        lines = [line for line in csv.reader(file) if line]
+    if lines:
+        try:
+            [float(value) for value in lines[0]]
+        except ValueError:
+            lines = lines[1:]  # a header
+    return np.asarray([[float(value) for value in line] for line in lines], dtype=np.float64)
+
+
+def _numbered(groups: list[list[DataItem]]) -> Iterator[list[int]]:
+    """Each group as the global indices of its items."""
+    start = 0
+    for group in groups:
+        yield list(range(start, start + len(group)))
+        start += len(group)
+
+
+def request_batches(
+    groups: Iterable[list[int]], rows_of: Callable[[int], ItemRows], batch_size: int
+) -> Iterator[RequestBatch]:
+    """Requests of at most `batch_size` rows and MAX_REQUEST_VALUES values (at least one row),
+    items in order, never mixing two groups."""
+    row_shape: tuple[int, ...] | None = None
+    dtype = None
+    limit = batch_size
+    for group in groups:
+        batch = RequestBatch()
+        for index in group:
+            item = rows_of(index)
+            rows = item.rows
+            if row_shape is None and len(rows):
+                row_shape, dtype = rows.shape[1:], rows.dtype
+                limit = min(batch_size, max(1, MAX_REQUEST_VALUES // max(1, rows[0].size)))
+            elif len(rows) and (rows.shape[1:] != row_shape or rows.dtype != dtype):
+                raise OperationError(
+                    f"item {item.name!r} has rows of shape {list(rows.shape[1:])} {rows.dtype}, "
+                    f"the items before it {list(row_shape or ())} {dtype}: all rows need one "
+                    "shape and datatype (resize images first)"
+                )
+            start = 0
+            while True:
+                take = min(limit - batch.rows, len(rows) - start)
+                if take:
+                    batch.parts.append(rows[start : start + take])
+                start += take
+                batch.rows += take
+                done = start == len(rows)
+                batch.segments.append(Segment(index, take, done, item.table))
+                if batch.rows == limit:
+                    yield batch
+                    batch = RequestBatch()
+                if done:
+                    break
+        if batch.segments:
+            yield batch
+
+
+class RecordWriter:
+    """Writes one JSON Lines record per item as its rows' outputs come back, in order."""
+
+    def __init__(self, out: IO[str], items: list[DataItem]):
+        self._out = out
+        self._items = items
+        self._pieces: dict[str, list[list]] = {}  # rows of the item not yet complete
+        self.rows = 0
+        self.outputs: tuple[PredictionOutput, ...] = ()
+
+    def add(self, batch: RequestBatch, tensors: list[Tensor]) -> None:
+        # One tolist() per output and request: per item only list slicing remains.
+        per_row = {tensor.name: self._rows(tensor, batch.rows).tolist() for tensor in tensors}
+        if tensors and not self.outputs:
+            self.outputs = tuple(
+                PredictionOutput(name=t.name, datatype=t.datatype, shape=t.shape[1:])
+                for t in tensors
+            )
+        offset = 0
+        lines = []
+        for segment in batch.segments:
+            end = offset + segment.rows
+            for name, values in per_row.items():
+                self._pieces.setdefault(name, []).extend(values[offset:end])
+            offset = end
+            if segment.last:
+                lines.append(self._record(self._items[segment.item], segment.table))
+        self._out.write("".join(lines))
+        self.rows += batch.rows
+
+    def _record(self, item: DataItem, table: bool) -> str:
+        """The finished item's JSON Lines record; its rows are dropped."""
+        outputs = {name: rows if table else rows[0] for name, rows in self._pieces.items()}
+        self._pieces = {}
+        return json.dumps({"name": item.name, "outputs": outputs}) + "\n"
+
+    @staticmethod
+    def _rows(tensor: Tensor, rows: int) -> np.ndarray:
+        if not tensor.shape or tensor.shape[0] != rows:
+            raise OperationError(
+                f"the model answered output {tensor.name!r} with shape {list(tensor.shape)} "
+                f"for {rows} input rows"
+            )
+        try:
+            return np.asarray(tensor.data).reshape(tensor.shape)
+        except ValueError as exc:
+            raise OperationError(
+                f"output {tensor.name!r}: data does not fit shape {list(tensor.shape)}: {exc}"
+            ) from exc
+
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+def ordered_map(
+    pool: ThreadPoolExecutor, fn: Callable[[In], Out], inputs: Iterable[In], window: int
+) -> Iterator[tuple[In, Out]]:
+    """`fn` over `inputs` in `pool`, at most `window` running at once, results in input order.
+
+    Unlike `Executor.map` it reads `inputs` lazily, so memory stays flat; on an
+    error the calls not yet started are canceled.
+    """
+    running: deque[tuple[In, Future[Out]]] = deque()
+    try:
+        for value in inputs:
+            running.append((value, pool.submit(fn, value)))
+            if len(running) >= window:
+                done, future = running.popleft()
+                yield done, future.result()
+        while running:
+            done, future = running.popleft()
+            yield done, future.result()
+    finally:
+        for _, future in running:
+            future.cancel()

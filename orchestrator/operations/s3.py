@@ -1,0 +1,136 @@
+"""import_from_s3 and export_to_s3: objects streamed between S3 and the run's data sets."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from orchestrator.archives import is_archive_name
+from orchestrator.catalog.registry import RetryPolicy, operation
+from orchestrator.catalog.values import Batches, DataItem, Dataset, S3Objects
+from orchestrator.context import OperationContext
+from orchestrator.errors import OperationError
+from orchestrator.operations.downloads import (
+    ItemNames,
+    add_archive,
+    archive_folder,
+    archive_limits,
+    file_name,
+    item_name,
+)
+from orchestrator.settings import OrchestratorSettings
+
+if TYPE_CHECKING:
+    from orchestrator.connectors.s3 import S3Client
+
+BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+TRANSFER_RETRY = RetryPolicy(max_attempts=2, backoff_seconds=1.0)
+
+
+def s3_client(ctx: OperationContext) -> S3Client:
+    if ctx.services.s3 is None:
+        raise OperationError("S3 is not configured on this server")
+    return ctx.services.s3
+
+
+class ImportFromS3Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str = Field(pattern=BUCKET_PATTERN, description="The bucket to read from.")
+    key: str | None = Field(
+        None, min_length=1, description="One object's key. Give either key or prefix."
+    )
+    prefix: str | None = Field(
+        None,
+        description="Import every object whose key starts with this (e.g. 'images/'); item "
+        "names are the keys relative to the prefix's folder. Give either key or prefix.",
+    )
+    extract_archives: bool = Field(
+        True,
+        description="Extract zip and tar objects (by name) into the data set; with a prefix, "
+        "each into a folder named after it.",
+    )
+
+    @model_validator(mode="after")
+    def one_source(self) -> ImportFromS3Params:
+        if (self.key is None) == (self.prefix is None):
+            raise ValueError("give either 'key' (one object) or 'prefix' (every object under it)")
+        return self
+
+
+@operation(name="import_from_s3", output=Dataset, retry=TRANSFER_RETRY)
+def import_from_s3(params: ImportFromS3Params, ctx: OperationContext) -> Dataset:
+    """Import one S3 object, or every object under a prefix, as a data set (archives extracted)."""
+    s3 = s3_client(ctx)
+    writer = ctx.dataset_writer()
+    names = ItemNames()
+    limits = archive_limits(OrchestratorSettings())
+    download = ctx.folder / "download"
+    download.mkdir()
+    if params.key is not None:
+        sources = [(params.key, file_name(params.key.rsplit("/", 1)[-1], fallback="object"))]
+    else:
+        prefix = params.prefix or ""
+        base = prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""  # the prefix's folder
+        sources = [
+            (obj.key, item_name(obj.key[len(base) :], f"s3://{params.bucket}/{obj.key}"))
+            for obj in s3.list_objects(params.bucket, prefix)
+        ]
+        if not sources:
+            raise OperationError(f"no objects under s3://{params.bucket}/{params.prefix}")
+    ctx.log.info(f"importing {len(sources)} object(s) from s3://{params.bucket}")
+    for key, name in sources:
+        source = f"s3://{params.bucket}/{key}"
+        if not (params.extract_archives and is_archive_name(name)):
+            names.claim(name, source)
+            s3.download(params.bucket, key, writer.path_for(name), ctx.cancelled.is_set)
+            writer.add(name)
+            continue
+        archive = download / "archive"
+        s3.download(params.bucket, key, archive, ctx.cancelled.is_set)
+        folder = "" if params.key is not None else archive_folder(name)
+        add_archive(writer, archive, folder, limits, names, source)
+    return writer.finish()
+
+
+class ExportToS3Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: Dataset | Batches = Field(description="The files to upload.")
+    bucket: str = Field(pattern=BUCKET_PATTERN, description="The bucket to write to.")
+    prefix: str = Field(
+        "",
+        description="Key prefix; each file's key is PREFIX/ITEM_NAME. Existing objects with "
+        "the same keys are overwritten.",
+    )
+
+
+def items_of(data: Dataset | Batches) -> list[DataItem]:
+    """Each file once, in order."""
+    if isinstance(data, Dataset):
+        return list(data.items)
+    seen: dict[str, DataItem] = {}
+    for batch in data.batches:
+        for item in batch:
+            seen.setdefault(item.name, item)
+    return list(seen.values())
+
+
+@operation(name="export_to_s3", output=S3Objects, retry=TRANSFER_RETRY)
+def export_to_s3(params: ExportToS3Params, ctx: OperationContext) -> S3Objects:
+    """Upload a data set's files to S3 under a prefix (large files in parts); returns the keys."""
+    s3 = s3_client(ctx)
+    prefix = params.prefix.strip("/")
+    keys = []
+    total = 0
+    items = items_of(params.data)
+    ctx.log.info(f"uploading {len(items)} file(s) to s3://{params.bucket}/{prefix}")
+    for item in items:
+        if ctx.cancelled.is_set():
+            raise OperationError("canceled")
+        key = f"{prefix}/{item.name}" if prefix else item.name
+        uploaded = s3.upload(params.data.path_of(item), params.bucket, key, item.media_type)
+        keys.append(key)
+        total += uploaded.size
+    return S3Objects(bucket=params.bucket, keys=tuple(keys), total_bytes=total)

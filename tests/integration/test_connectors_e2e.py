@@ -1,0 +1,110 @@
+"""Google Drive in, S3 out, through the API and a real Dagster run."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import boto3
+import pytest
+from PIL import Image
+
+from stack import Stack
+from tests.fixtures.dagster_stack import ApiClient, start_stack
+from tests.fixtures.drive_server import DriveServer
+from tests.fixtures.moto_server import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+
+pytestmark = pytest.mark.integration
+
+FILE_ID = "1aniasD6RcD3Zr7K8DSWiiqtXCRbFx7gU"
+
+
+@pytest.fixture(scope="module")
+def connected_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    moto_server: MotoServer,
+    drive_session: DriveServer,
+    google_credentials: Path,
+) -> Iterator[Stack]:
+    """A stack whose runs reach moto and the loopback Drive server."""
+    env = {
+        "CONSTELLATION_S3_ENDPOINT_URL": moto_server.url,
+        "CONSTELLATION_S3_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "CONSTELLATION_GOOGLE_CREDENTIALS_FILE": str(google_credentials),
+        "CONSTELLATION_GOOGLE_DRIVE_ENDPOINT": drive_session.endpoint,
+    }
+    with ExitStack() as exits:
+        yield start_stack(tmp_path_factory.mktemp("stack-connectors"), "sqlite", exits, env=env)
+
+
+def photo_archive() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index, colour in enumerate([(200, 30, 30), (30, 200, 30), (30, 30, 200)]):
+            image = io.BytesIO()
+            Image.new("RGB", (320, 240), colour).save(image, "PNG")
+            archive.writestr(f"photos/{index:02d}.png", image.getvalue())
+    return buffer.getvalue()
+
+
+def test_drive_to_s3_through_the_api(
+    connected_stack: Stack, moto: MotoServer, drive_server: DriveServer
+) -> None:
+    drive_server.add_file(FILE_ID, "fire-photos.zip", photo_archive(), "application/zip")
+    s3 = boto3.client("s3", endpoint_url=moto.url, region_name=REGION)
+    s3.create_bucket(Bucket="exports")
+    pipeline = {
+        "instructions": [
+            {
+                "operation": "export_to_s3",
+                "parameters": {
+                    "bucket": "exports",
+                    "prefix": "thumbnails",
+                    "data": {
+                        "operation": "resize_image",
+                        "parameters": {
+                            "width": 32,
+                            "height": 24,
+                            "data": {
+                                "operation": "dict_to_list",
+                                "parameters": {
+                                    "data": {
+                                        "operation": "import_from_google_drive",
+                                        "parameters": {"file_id": FILE_ID},
+                                    }
+                                },
+                            },
+                        },
+                    },
+                },
+            }
+        ]
+    }
+    api = ApiClient(connected_stack)
+    try:
+        response = api.execute(pipeline)
+        assert response.status_code == 201, response.text
+        detail = api.wait(response.json()["run_id"])
+        assert detail["status"] == "SUCCESS", detail
+        results = api.http.get(f"/runs/{detail['run_id']}/results").json()
+    finally:
+        api.http.close()
+
+    keys = [f"thumbnails/photos/{index:02d}.png" for index in range(3)]
+    output = results["results"][0]["output"]
+    assert output["type"] == "s3_objects"
+    assert output["bucket"] == "exports"
+    assert output["keys"] == keys
+    listed = s3.list_objects_v2(Bucket="exports")["Contents"]
+    assert [entry["Key"] for entry in listed] == keys
+    for key, colour in zip(keys, [(200, 30, 30), (30, 200, 30), (30, 30, 200)], strict=True):
+        body = s3.get_object(Bucket="exports", Key=key)["Body"].read()
+        with Image.open(io.BytesIO(body)) as image:
+            assert image.size == (32, 24)
+            assert image.convert("RGB").getpixel((16, 12)) == colour

@@ -1,0 +1,86 @@
+"""The seed pipeline through the API and a real Dagster run, against a real MLServer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stack import Stack
+from tests.fixtures.dagster_stack import ApiClient, start_stack
+from tests.fixtures.mlserver import MLServer
+
+pytestmark = pytest.mark.integration
+
+MODEL = "EdBianchi/vit-fire-detection"
+SERVED = "EdBianchi--vit-fire-detection"
+
+
+@pytest.fixture(scope="module")
+def model_stack(tmp_path_factory: pytest.TempPathFactory, mlserver: MLServer) -> Iterator[Stack]:
+    """A stack whose runs reach the session's MLServer."""
+    env = {"CONSTELLATION_MODEL_SERVER_URL": mlserver.url}
+    with ExitStack() as exits:
+        yield start_stack(tmp_path_factory.mktemp("stack-model"), "sqlite", exits, env=env)
+
+
+def seed_pipeline(model: str, folder: str) -> dict:
+    data = {
+        "operation": "dict_to_list",
+        "parameters": {"data": {"operation": "import_from_local", "parameters": {"path": folder}}},
+    }
+    return {
+        "instructions": [
+            {"operation": "deploy_model", "parameters": {"model": model}},
+            {"operation": "model_inference", "parameters": {"model": model, "data": data}},
+            {"operation": "delete_model", "parameters": {"model": model}},
+        ]
+    }
+
+
+def submit(stack: Stack, document: dict) -> dict:
+    api = ApiClient(stack)
+    try:
+        response = api.execute(document)
+        assert response.status_code == 201, response.text
+        return api.wait(response.json()["run_id"], timeout=120)
+    finally:
+        api.http.close()
+
+
+def test_seed_pipeline_through_the_api(model_stack, mlserver, tmp_path):
+    folder = model_stack.data_root / "fire-photos"
+    folder.mkdir(parents=True)
+    images = np.random.default_rng(11).integers(0, 255, (6, 8, 8, 3), dtype=np.uint8)
+    images[:3, :, :, 0] = 250
+    for index, pixels in enumerate(images):
+        Image.fromarray(pixels).save(folder / f"{index:02d}.png")
+
+    detail = submit(model_stack, seed_pipeline(MODEL, "fire-photos"))
+
+    assert detail["status"] == "SUCCESS", detail
+    assert [i["status"] for i in detail["instructions"]] == ["succeeded"] * 3
+    file = model_stack.artifact_root / detail["run_id"] / "001-model_inference/predictions.jsonl"
+    records = [json.loads(line) for line in file.read_text().splitlines()]
+    expected = mlserver.predict_locally(SERVED, images, tmp_path)
+    assert [r["name"] for r in records] == [f"{i:02d}.png" for i in range(6)]
+    assert [r["outputs"]["predict"] for r in records] == [[label] for label in expected]
+    assert mlserver.index()[SERVED] != "READY"
+
+
+def test_a_failed_inference_fails_the_run_and_still_unloads(model_stack, mlserver):
+    folder = model_stack.data_root / "short-rows"
+    folder.mkdir(parents=True)
+    (folder / "row.json").write_text("[1.0, 2.0]")  # iris takes 4 features
+
+    detail = submit(model_stack, seed_pipeline("iris", "short-rows"))
+
+    assert detail["status"] == "FAILURE", detail
+    assert [i["status"] for i in detail["instructions"]] == ["succeeded", "failed", "succeeded"]
+    assert detail["error"].startswith("instructions[1] (model_inference): ")
+    assert "the model raised on this input" in detail["error"]
+    assert mlserver.index()["iris"] != "READY"

@@ -1,0 +1,243 @@
+"""deploy_model, model_inference and delete_model against the in-process V2 server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from orchestrator.artifacts import ArtifactStore
+from orchestrator.catalog import DataItem, validate
+from orchestrator.context import Services
+from orchestrator.errors import InstructionsInvalid, OperationError
+from orchestrator.execution import PlanExecutor, RunOutcome
+from orchestrator.operations import CATALOG
+from orchestrator.operations.model import ItemRows, read_rows, request_batches, server_model_name
+from tests.fixtures.fake_model_server import FakeModelServer
+
+
+def test_hub_style_names_map_slashes_to_double_dashes():
+    assert server_model_name("EdBianchi/vit-fire-detection") == "EdBianchi--vit-fire-detection"
+    assert server_model_name("iris") == "iris"
+    assert server_model_name("org/team/model.v2") == "org--team--model.v2"
+    for bad in ("", "/iris", "iris/", "a//b", "a b", "../x", "a/%2F"):
+        with pytest.raises(OperationError, match="is not valid"):
+            server_model_name(bad)
+
+
+def test_validation_refuses_a_model_name_that_cannot_be_served():
+    tree = {"instructions": [{"operation": "deploy_model", "parameters": {"model": "a b/c"}}]}
+    with pytest.raises(InstructionsInvalid, match=r"instructions\[0\]\.parameters\.model"):
+        validate(tree, CATALOG)
+
+
+def item(path: Path, media_type: str = "application/octet-stream") -> DataItem:
+    return DataItem(name=path.name, path=path.name, size=path.stat().st_size, media_type=media_type)
+
+
+def test_items_become_rows_by_media_type(tmp_path):
+    Image.new("RGB", (5, 3), (255, 0, 0)).save(tmp_path / "red.png")
+    (tmp_path / "row.json").write_text("[1, 2.5, 3]")
+    (tmp_path / "table.json").write_text("[[1, 2, 3], [4, 5, 6]]")
+    (tmp_path / "t.csv").write_text("a,b,c\n1,2,3\n\n4,5,6\n")
+    np.save(tmp_path / "r.npy", np.arange(3, dtype=np.float32))
+
+    image = read_rows(tmp_path / "red.png", item(tmp_path / "red.png", "image/png"), "auto")
+    assert image.rows.shape == (1, 3, 5, 3) and image.rows.dtype == np.uint8 and not image.table
+    assert image.rows[0, 0, 0].tolist() == [255, 0, 0]
+    as_float = read_rows(tmp_path / "red.png", item(tmp_path / "red.png", "image/png"), "FP32")
+    assert as_float.rows.dtype == np.float32 and as_float.rows.max() == 255.0
+
+    row = read_rows(tmp_path / "row.json", item(tmp_path / "row.json"), "auto")
+    assert row.rows.tolist() == [[1, 2.5, 3]] and row.rows.dtype == np.float64 and not row.table
+    table = read_rows(tmp_path / "table.json", item(tmp_path / "table.json"), "auto")
+    assert table.rows.shape == (2, 3) and table.table
+    csv = read_rows(tmp_path / "t.csv", item(tmp_path / "t.csv", "text/csv"), "auto")
+    assert csv.rows.tolist() == [[1, 2, 3], [4, 5, 6]] and csv.table
+    npy = read_rows(tmp_path / "r.npy", item(tmp_path / "r.npy"), "auto")
+    assert npy.rows.dtype == np.float32 and npy.rows.shape == (1, 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error"),
+    [
+        ("ragged.json", "[[1, 2], [3]]", "is not numeric rows"),
+        ("words.json", '["a", "b"]', "is not numeric rows"),
+        ("cube.json", "[[[1]]]", "has 3 dimensions"),
+        ("notes.txt", "hello", "expected an image, .json, .csv or .npy"),
+    ],
+)
+def test_items_that_are_not_rows_are_refused_by_name(tmp_path, name, content, error):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(OperationError, match=error) as caught:
+        read_rows(tmp_path / name, item(tmp_path / name, "text/plain"), "auto")
+    assert name in str(caught.value)
+
+
+def test_batches_hold_at_most_batch_size_rows_and_respect_group_boundaries():
+    sizes = {0: 1, 1: 5, 2: 1, 3: 1}  # item index -> rows; item 1 is a table
+
+    def rows_of(index: int) -> ItemRows:
+        return ItemRows(f"item{index}", np.zeros((sizes[index], 2)), table=index == 1)
+
+    batches = list(request_batches([[0, 1, 2], [3]], rows_of, batch_size=3))
+    assert [b.rows for b in batches] == [3, 3, 1, 1]
+    assert [[(s.item, s.rows, s.last) for s in b.segments] for b in batches] == [
+        [(0, 1, True), (1, 2, False)],
+        [(1, 3, True)],
+        [(2, 1, True)],
+        [(3, 1, True)],
+    ]
+
+
+def write_rows(folder: Path, count: int, features: int = 4) -> list[list[float]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = np.random.default_rng(7).uniform(0, 10, (count, features)).round(3).tolist()
+    for i, row in enumerate(rows):
+        (folder / f"{i:04d}.json").write_text(json.dumps(row))
+    return rows
+
+
+def run(instructions: list[dict], services: Services) -> RunOutcome:
+    plan = validate({"instructions": instructions}, CATALOG)
+    return PlanExecutor(plan, CATALOG, services, "run1", emit=lambda event: None).run()
+
+
+def pipeline(model: str, data: dict, **inference: object) -> list[dict]:
+    return [
+        {"operation": "deploy_model", "parameters": {"model": model}},
+        {"operation": "model_inference", "parameters": {"model": model, "data": data, **inference}},
+        {"operation": "delete_model", "parameters": {"model": model}},
+    ]
+
+
+LOCAL_LIST = {
+    "operation": "dict_to_list",
+    "parameters": {"data": {"operation": "import_from_local", "parameters": {"path": "rows"}}},
+}
+
+
+@pytest.fixture
+def services_for(tmp_path):
+    def make(server: FakeModelServer | None) -> Services:
+        return Services(
+            artifacts=ArtifactStore(tmp_path / "artifacts"),
+            data_root=tmp_path / "data",
+            model_server=server.client() if server else None,
+        )
+
+    return make
+
+
+def read_records(outcome: RunOutcome) -> list[dict]:
+    predictions = outcome.values["instructions[1]"]
+    return [json.loads(line) for line in predictions.file.read_text().splitlines()]
+
+
+def test_deploy_infer_delete_writes_one_record_per_item(tmp_path, services_for):
+    rows = write_rows(tmp_path / "data" / "rows", 10)
+    server = FakeModelServer()
+    outcome = run(pipeline("iris", LOCAL_LIST, batch_size=4), services_for(server))
+
+    assert outcome.succeeded, outcome.first_error
+    assert server.infer_batches == [4, 4, 2] and server.loaded == set()
+    records = read_records(outcome)
+    assert [r["name"] for r in records] == [f"{i:04d}.json" for i in range(10)]
+    assert [r["outputs"]["predict"] for r in records] == [[pytest.approx(sum(r))] for r in rows]
+    summary = outcome.results[1].output
+    assert summary["count"] == 10 and summary["requests"] == 3
+    assert summary["outputs"] == [{"name": "predict", "datatype": "FP64", "shape": [1]}]
+    assert outcome.results[0].output["version"] == "7"
+    assert outcome.results[2].output["state"] == "unloaded"
+
+
+def test_batches_input_sends_each_batch_in_its_own_requests(tmp_path, services_for):
+    write_rows(tmp_path / "data" / "rows", 7)
+    batched = {
+        "operation": "batch_formatted_data",
+        "parameters": {"batch_size": 3, "data": LOCAL_LIST},
+    }
+    server = FakeModelServer()
+    outcome = run(pipeline("iris", batched, batch_size=64), services_for(server))
+    assert outcome.succeeded, outcome.first_error
+    assert server.infer_batches == [3, 3, 1]
+    assert len(read_records(outcome)) == 7
+
+
+def test_a_table_item_spanning_requests_gets_one_record(tmp_path, services_for):
+    folder = tmp_path / "data" / "rows"
+    folder.mkdir(parents=True)
+    (folder / "table.csv").write_text("a,b,c,d\n" + "1,1,1,1\n" * 5)
+    (folder / "zrow.json").write_text("[2, 2, 2, 2]")
+    server = FakeModelServer()
+    outcome = run(pipeline("iris", LOCAL_LIST, batch_size=2), services_for(server))
+    assert outcome.succeeded, outcome.first_error
+    assert server.infer_batches == [2, 2, 2]
+    assert read_records(outcome) == [
+        {"name": "table.csv", "outputs": {"predict": [[4.0]] * 5}},
+        {"name": "zrow.json", "outputs": {"predict": [8.0]}},
+    ]
+
+
+def test_requests_run_concurrently_up_to_the_limit(tmp_path, services_for):
+    write_rows(tmp_path / "data" / "rows", 40)
+    in_flight, peak, lock = 0, 0, threading.Lock()
+
+    def slow(request):
+        nonlocal in_flight, peak
+        if request.url.path.endswith("/infer"):
+            with lock:
+                in_flight += 1
+                peak = max(peak, in_flight)
+            time.sleep(0.02)
+            with lock:
+                in_flight -= 1
+        return None
+
+    server = FakeModelServer(intercept=slow)
+    outcome = run(pipeline("iris", LOCAL_LIST, batch_size=2, concurrency=3), services_for(server))
+    assert outcome.succeeded, outcome.first_error
+    assert peak == 3 and len(server.infer_batches) == 20
+
+
+def test_a_failed_inference_still_unloads_and_the_run_reports_the_inference(tmp_path, services_for):
+    write_rows(tmp_path / "data" / "rows", 5, features=3)  # the model wants 4
+    server = FakeModelServer()
+    outcome = run(pipeline("iris", LOCAL_LIST), services_for(server))
+
+    assert [r.status for r in outcome.results] == ["succeeded", "failed", "succeeded"]
+    assert outcome.first_error.startswith("instructions[1] (model_inference): ")
+    assert "expected 4 features per row, got shape [5, 3]" in outcome.first_error
+    assert "'0000.json'..'0004.json'" in outcome.first_error
+    assert server.loaded == set()
+    assert server.requests[-1] == "POST /v2/repository/models/iris/unload"
+
+
+def test_slash_names_are_served_under_their_mapped_name(tmp_path, services_for):
+    write_rows(tmp_path / "data" / "rows", 2)
+    server = FakeModelServer(repository={"EdBianchi--vit-fire-detection": 4})
+    outcome = run(pipeline("EdBianchi/vit-fire-detection", LOCAL_LIST), services_for(server))
+    assert outcome.succeeded, outcome.first_error
+    assert "POST /v2/repository/models/EdBianchi--vit-fire-detection/load" in server.requests
+    assert outcome.results[0].output["served_name"] == "EdBianchi--vit-fire-detection"
+
+
+def test_inference_on_a_model_that_is_not_deployed_fails_clearly(tmp_path, services_for):
+    write_rows(tmp_path / "data" / "rows", 2)
+    instruction = pipeline("iris", LOCAL_LIST)[1]
+    outcome = run([instruction], services_for(FakeModelServer()))
+    assert "does not know this model" in outcome.first_error
+    assert "run deploy_model first" in outcome.first_error
+
+
+def test_without_a_model_server_only_model_operations_fail(tmp_path, services_for):
+    write_rows(tmp_path / "data" / "rows", 2)
+    services = services_for(None)
+    assert run([LOCAL_LIST], services).succeeded
+    outcome = run([pipeline("iris", LOCAL_LIST)[0]], services)
+    assert "no model server is configured" in outcome.first_error
