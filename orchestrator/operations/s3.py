@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestrator.archives import is_archive_name
 from orchestrator.catalog.registry import RetryPolicy, operation
-from orchestrator.catalog.values import Batches, DataItem, Dataset, S3Objects
+from orchestrator.catalog.values import Batches, Dataset, Predictions, S3Objects
 from orchestrator.context import OperationContext
 from orchestrator.errors import OperationError
 from orchestrator.operations.downloads import (
@@ -97,7 +98,9 @@ def import_from_s3(params: ImportFromS3Params, ctx: OperationContext) -> Dataset
 class ExportToS3Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    data: Dataset | Batches = Field(description="The files to upload.")
+    data: Dataset | Batches | Predictions = Field(
+        description="The files to upload: a data set, batches, or a model's predictions."
+    )
     bucket: str = Field(pattern=BUCKET_PATTERN, description="The bucket to write to.")
     prefix: str = Field(
         "",
@@ -106,15 +109,16 @@ class ExportToS3Params(BaseModel):
     )
 
 
-def items_of(data: Dataset | Batches) -> list[DataItem]:
-    """Each file once, in order."""
+def files_of(data: Dataset | Batches | Predictions) -> list[tuple[Path, str, str]]:
+    """(path, item name, media type) of each file once, in order."""
+    if isinstance(data, Predictions):
+        return [(data.file, data.file.name, "application/x-ndjson")]
     if isinstance(data, Dataset):
-        return list(data.items)
-    seen: dict[str, DataItem] = {}
-    for batch in data.batches:
-        for item in batch:
-            seen.setdefault(item.name, item)
-    return list(seen.values())
+        items = list(data.items)
+    else:
+        unique = {item.name: item for batch in data.batches for item in batch}
+        items = list(unique.values())
+    return [(data.path_of(item), item.name, item.media_type) for item in items]
 
 
 @operation(name="export_to_s3", output=S3Objects, retry=TRANSFER_RETRY)
@@ -124,13 +128,13 @@ def export_to_s3(params: ExportToS3Params, ctx: OperationContext) -> S3Objects:
     prefix = params.prefix.strip("/")
     keys = []
     total = 0
-    items = items_of(params.data)
-    ctx.log.info(f"uploading {len(items)} file(s) to s3://{params.bucket}/{prefix}")
-    for item in items:
+    files = files_of(params.data)
+    ctx.log.info(f"uploading {len(files)} file(s) to s3://{params.bucket}/{prefix}")
+    for path, name, media_type in files:
         if ctx.cancelled.is_set():
             raise OperationError("canceled")
-        key = f"{prefix}/{item.name}" if prefix else item.name
-        uploaded = s3.upload(params.data.path_of(item), params.bucket, key, item.media_type)
+        key = f"{prefix}/{name}" if prefix else name
+        uploaded = s3.upload(path, params.bucket, key, media_type)
         keys.append(key)
         total += uploaded.size
     return S3Objects(bucket=params.bucket, keys=tuple(keys), total_bytes=total)

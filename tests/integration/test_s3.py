@@ -319,3 +319,40 @@ def test_key_and_prefix_are_exclusive(tmp_path: Path) -> None:
 
     with pytest.raises(InstructionsInvalid, match="give either 'key'"):
         run_pipeline([import_s3(bucket="data", key="a", prefix="b/")], tmp_path)
+
+
+def test_model_predictions_export_as_one_json_lines_object(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    from tests.fixtures.fake_model_server import FakeModelServer
+
+    rows = tmp_path / "data" / "rows"
+    rows.mkdir(parents=True)
+    for index in range(3):
+        (rows / f"{index}.json").write_text(json.dumps([index, 1.0, 2.0, 3.0]))
+    inference = {
+        "operation": "model_inference",
+        "parameters": {
+            "model": "iris",
+            "data": {"operation": "import_from_local", "parameters": {"path": "rows"}},
+        },
+    }
+    outcome = run_pipeline(
+        [
+            {
+                "operation": "export_to_s3",
+                "parameters": {"bucket": bucket, "prefix": "preds", "data": inference},
+            }
+        ],
+        tmp_path / "artifacts",
+        s3=connector(moto.url),
+        model_server=FakeModelServer(loaded={"iris"}).client(),
+        data_root=tmp_path / "data",
+    )
+
+    assert outcome.succeeded, outcome.first_error
+    (key,) = outcome.values["instructions[0]"].keys
+    body = boto(moto.url).get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    records = [json.loads(line) for line in body.splitlines()]
+    assert [r["name"] for r in records] == ["0.json", "1.json", "2.json"]
+    assert [r["outputs"]["predict"] for r in records] == [[6.0], [7.0], [8.0]]
