@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 
 from pydantic import Field
@@ -25,6 +26,10 @@ class OrchestratorSettings(BaseSettings):
     @property
     def limits(self) -> Limits:
         return Limits(max_depth=self.max_depth, max_nodes=self.max_nodes)
+
+    def bucket_allowed(self, bucket: str) -> bool:
+        patterns = [p.strip() for p in self.s3_allowed_buckets.split(",") if p.strip()]
+        return not patterns or any(fnmatch.fnmatchcase(bucket, p) for p in patterns)
 
     # Archive extraction (orchestrator/archives.py).
     archive_max_entries: int = Field(
@@ -53,6 +58,11 @@ class OrchestratorSettings(BaseSettings):
         None, description="S3-compatible endpoint (MinIO, moto); unset: AWS."
     )
     s3_region: str | None = Field(None, description="S3 region; unset: boto3's usual chain.")
+    s3_allowed_buckets: str = Field(
+        "",
+        description="Comma-separated bucket names (shell patterns allowed, e.g. 'team-*') that "
+        "instructions may read or write; empty: any bucket the credentials reach.",
+    )
     s3_multipart_threshold_bytes: int = Field(
         64 * 2**20, ge=5 * 2**20, description="Files from this size are uploaded in parts."
     )

@@ -29,9 +29,14 @@ BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 TRANSFER_RETRY = RetryPolicy(max_attempts=2, backoff_seconds=1.0)
 
 
-def s3_client(ctx: OperationContext) -> S3Client:
+def s3_client(ctx: OperationContext, bucket: str) -> S3Client:
+    """The S3 connector, once the bucket is known to be allowed."""
     if ctx.services.s3 is None:
         raise OperationError("S3 is not configured on this server")
+    if not OrchestratorSettings().bucket_allowed(bucket):
+        raise OperationError(
+            f"bucket {bucket!r} is not allowed on this server (CONSTELLATION_S3_ALLOWED_BUCKETS)"
+        )
     return ctx.services.s3
 
 
@@ -63,7 +68,7 @@ class ImportFromS3Params(BaseModel):
 @operation(name="import_from_s3", output=Dataset, retry=TRANSFER_RETRY)
 def import_from_s3(params: ImportFromS3Params, ctx: OperationContext) -> Dataset:
     """Import one S3 object, or every object under a prefix, as a data set (archives extracted)."""
-    s3 = s3_client(ctx)
+    s3 = s3_client(ctx, params.bucket)
     writer = ctx.dataset_writer()
     names = ItemNames()
     limits = archive_limits(OrchestratorSettings())
@@ -124,7 +129,7 @@ def files_of(data: Dataset | Batches | Predictions) -> list[tuple[Path, str, str
 @operation(name="export_to_s3", output=S3Objects, retry=TRANSFER_RETRY)
 def export_to_s3(params: ExportToS3Params, ctx: OperationContext) -> S3Objects:
     """Upload a data set's files to S3 under a prefix (large files in parts); returns the keys."""
-    s3 = s3_client(ctx)
+    s3 = s3_client(ctx, params.bucket)
     prefix = params.prefix.strip("/")
     keys = []
     total = 0

@@ -356,3 +356,15 @@ def test_model_predictions_export_as_one_json_lines_object(
     records = [json.loads(line) for line in body.splitlines()]
     assert [r["name"] for r in records] == ["0.json", "1.json", "2.json"]
     assert [r["outputs"]["predict"] for r in records] == [[6.0], [7.0], [8.0]]
+
+
+def test_buckets_outside_the_allow_list_are_refused_before_any_request(
+    moto: MotoServer, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSTELLATION_S3_ALLOWED_BUCKETS", "team-*, reports")
+    client = connector(moto.url)
+    outcome = run_pipeline([import_s3(bucket=bucket, key="anything")], tmp_path, s3=client)
+    assert outcome.first_error == (
+        f"instructions[0] (import_from_s3): bucket {bucket!r} is not allowed on this server "
+        "(CONSTELLATION_S3_ALLOWED_BUCKETS)"
+    )
