@@ -108,3 +108,73 @@ def test_drive_to_s3_through_the_api(
         with Image.open(io.BytesIO(body)) as image:
             assert image.size == (32, 24)
             assert image.convert("RGB").getpixel((16, 12)) == colour
+
+
+def test_no_secret_appears_in_run_config_logs_responses_or_errors(
+    connected_stack: Stack, moto: MotoServer, drive_server: DriveServer, google_credentials: Path
+) -> None:
+    """After a successful and a failing run, scan everything a user or operator can read."""
+    import json
+
+    import httpx
+
+    from api.dagster import GET_RUN, RUN_LOGS
+    from tests.fixtures.dagster_stack import API_KEY
+
+    service_account = json.loads(google_credentials.read_text())
+    key_body = "".join(service_account["private_key"].splitlines()[1:-1])
+    secrets = {
+        "AWS secret key": SECRET_KEY,
+        "API key": API_KEY,
+        "service-account key id": service_account["private_key_id"],
+        "service-account private key": key_body[40:80],
+    }
+    drive_server.add_file(FILE_ID, "fire-photos.zip", photo_archive(), "application/zip")
+    boto3.client("s3", endpoint_url=moto.url, region_name=REGION).create_bucket(Bucket="scan")
+    drive = {"operation": "import_from_google_drive", "parameters": {"file_id": FILE_ID}}
+    good = {
+        "instructions": [
+            {"operation": "export_to_s3", "parameters": {"bucket": "scan", "data": drive}}
+        ]
+    }
+    bad = {
+        "instructions": [
+            {"operation": "export_to_s3", "parameters": {"bucket": "no-such-bucket", "data": drive}}
+        ]
+    }
+
+    api = ApiClient(connected_stack)
+    seen: list[str] = []
+    try:
+        runs = [api.wait(api.execute(doc).json()["run_id"]) for doc in (good, bad)]
+        assert [r["status"] for r in runs] == ["SUCCESS", "FAILURE"]
+        assert "no-such-bucket" in runs[1]["error"]
+        for run in runs:
+            seen.append(json.dumps(run))
+            seen.append(api.http.get(f"/runs/{run['run_id']}/results").text)
+            for document in (GET_RUN, RUN_LOGS):
+                variables = {"runId": run["run_id"], "cursor": None, "limit": 10_000}
+                if document is GET_RUN:
+                    variables = {"runId": run["run_id"]}
+                seen.append(
+                    httpx.post(
+                        f"{connected_stack.dagster_url}/graphql",
+                        json={"query": document, "variables": variables},
+                        timeout=30,
+                    ).text
+                )
+        seen += [api.http.get("/runs").text, api.http.get("/operations").text]
+        seen.append(api.http.get("/operations", headers={"Authorization": "Bearer nope"}).text)
+    finally:
+        api.http.close()
+    for folder in (connected_stack.logs, connected_stack.home):
+        seen += [p.read_text(errors="replace") for p in folder.rglob("*") if _is_text_log(p)]
+
+    text = "\n".join(seen)
+    assert "constellation-event" in text, "the scan must have read the event log"
+    leaked = [name for name, secret in secrets.items() if secret in text]
+    assert leaked == []
+
+
+def _is_text_log(path: Path) -> bool:
+    return path.is_file() and path.suffix in {".log", ".out", ".err", ".yaml", ".txt", ".complete"}
