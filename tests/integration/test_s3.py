@@ -368,3 +368,31 @@ def test_buckets_outside_the_allow_list_are_refused_before_any_request(
         f"instructions[0] (import_from_s3): bucket {bucket!r} is not allowed on this server "
         "(CONSTELLATION_S3_ALLOWED_BUCKETS)"
     )
+
+
+def test_s3_down_mid_run_fails_clearly_and_the_model_is_still_deleted(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    from tests.fixtures.fake_model_server import FakeModelServer
+
+    boto(moto.url).put_object(Bucket=bucket, Key="rows.json", Body=b"[1, 2, 3, 4]")
+    moto.proxy.fail_next("GET", 503, times=100)  # S3 answers 503 from now on
+    model_server = FakeModelServer()
+    document = [
+        {"operation": "deploy_model", "parameters": {"model": "iris"}},
+        {
+            "operation": "model_inference",
+            "parameters": {"model": "iris", "data": import_s3(bucket=bucket, key="rows.json")},
+        },
+        {"operation": "delete_model", "parameters": {"model": "iris"}},
+    ]
+    outcome = run_pipeline(
+        document, tmp_path, s3=connector(moto.proxy.url), model_server=model_server.client()
+    )
+
+    assert [r.status for r in outcome.results] == ["succeeded", "failed", "succeeded"]
+    assert outcome.first_error.startswith("instructions[1].parameters.data (import_from_s3): ")
+    assert f"s3://{bucket}/rows.json" in outcome.first_error
+    assert "attempts" in outcome.first_error
+    assert model_server.loaded == set()
+    assert model_server.requests[-1] == "POST /v2/repository/models/iris/unload"
