@@ -20,7 +20,10 @@ class Settings(BaseSettings):
     dagster_location: str = "orchestrator"
     dagster_repository: str = "__repository__"
     dagster_job: str = "build_execute_job"
-    dagster_timeout_s: float = 15.0
+    dagster_timeout_s: float = Field(30.0, gt=0, description="Per GraphQL request.")
+    dagster_max_connections: int = Field(
+        8, ge=1, description="GraphQL requests in flight; more wait in the API."
+    )
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated bearer tokens."

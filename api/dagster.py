@@ -163,6 +163,11 @@ class DagsterClient:
             response = await self.http.post(
                 endpoint, json={"query": document, "variables": variables}
             )
+        except httpx.TimeoutException as exc:
+            raise DagsterUnavailable(
+                f"Dagster at {self.url} did not answer in time ({type(exc).__name__}); if this "
+                "was a submission, retry it with the same Idempotency-Key"
+            ) from exc
         except httpx.TransportError as exc:
             raise DagsterUnavailable(
                 f"Dagster at {self.url} cannot be reached ({type(exc).__name__}); "

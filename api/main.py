@@ -28,8 +28,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        timeout = httpx.Timeout(settings.dagster_timeout_s, connect=3.0)
-        async with httpx.AsyncClient(timeout=timeout) as http:
+        # Few connections, and requests wait for one: under load they queue here
+        # instead of piling onto the Dagster webserver and timing out there.
+        timeout = httpx.Timeout(settings.dagster_timeout_s, connect=3.0, pool=None)
+        limits = httpx.Limits(max_connections=settings.dagster_max_connections)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
             app.state.dagster = DagsterClient(
                 http,
                 settings.dagster_url,
@@ -51,7 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        if exc.status_code == 503:
+            headers["Retry-After"] = "5"
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

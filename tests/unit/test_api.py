@@ -48,6 +48,7 @@ def test_dagster_unreachable_gives_503_with_a_clear_message(client: httpx.Client
     assert body["error"] == "dagster_unavailable"
     assert "cannot be reached" in body["message"]
     assert "is the Dagster webserver running?" in body["message"]
+    assert response.headers["Retry-After"] == "5"
     assert client.get("/readyz").status_code == 503
     assert client.get("/runs/abc", headers=AUTH).status_code == 503
 
