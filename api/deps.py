@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -14,30 +15,19 @@ from api.submissions import Submitter
 from orchestrator.catalog.registry import Catalog
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def from_app_state(name: str) -> Callable[[Request], Any]:
+    """A dependency returning what the app factory and lifespan put on `app.state`."""
+
+    def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return get
 
 
-def get_dagster(request: Request) -> DagsterClient:
-    dagster: DagsterClient = request.app.state.dagster
-    return dagster
-
-
-def get_submitter(request: Request) -> Submitter:
-    submitter: Submitter = request.app.state.submitter
-    return submitter
-
-
-def get_catalog(request: Request) -> Catalog:
-    catalog: Catalog = request.app.state.catalog
-    return catalog
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-DagsterDep = Annotated[DagsterClient, Depends(get_dagster)]
-SubmitterDep = Annotated[Submitter, Depends(get_submitter)]
-CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
+DagsterDep = Annotated[DagsterClient, Depends(from_app_state("dagster"))]
+SubmitterDep = Annotated[Submitter, Depends(from_app_state("submitter"))]
+CatalogDep = Annotated[Catalog, Depends(from_app_state("catalog"))]
 
 
 def require_api_key(request: Request, settings: SettingsDep) -> None:
