@@ -1,0 +1,318 @@
+"""The production topology of docker-compose.yml, started natively on loopback.
+
+`SERVICES` is the one description of that topology: each service's command and
+the environment variables it reads. docker-compose.yml must agree with it
+(tests/unit/test_compose_matches_topology.py), and `ProductionStack` starts the
+same commands as local processes: the user-code gRPC server, the webserver and
+the daemon (both reading deploy/dagster.yaml and deploy/workspace.yaml as they
+are), and the API. PostgreSQL and the model server are given, not started.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import grpc
+import httpx
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from stack.instance import PROJECT_ROOT, PostgresStorage
+from stack.processes import Service, free_port, http_ok
+
+DEPLOY = PROJECT_ROOT / "deploy"
+LOOPBACK = "127.0.0.1"
+
+# Environment variables each kind of process reads (docker-compose.yml sets exactly these).
+DAGSTER_HOME_ENV = ("DAGSTER_HOME",)
+INSTANCE_ENV = (  # the `env:` references of deploy/dagster.yaml
+    "DAGSTER_POSTGRES_USER",
+    "DAGSTER_POSTGRES_PASSWORD",
+    "DAGSTER_POSTGRES_HOST",
+    "DAGSTER_POSTGRES_PORT",
+    "DAGSTER_POSTGRES_DB",
+    "DAGSTER_MAX_CONCURRENT_RUNS",
+    "DAGSTER_STORAGE_DIR",
+)
+WORKSPACE_ENV = ("DAGSTER_CODE_SERVER_HOST", "DAGSTER_CODE_SERVER_PORT")  # deploy/workspace.yaml
+PIPELINE_ENV = (  # what the operations read (orchestrator/settings.py, orchestrator/resources/)
+    "CONSTELLATION_ARTIFACT_ROOT",
+    "CONSTELLATION_DATA_ROOT",
+    "CONSTELLATION_MODEL_SERVER_URL",
+    "CONSTELLATION_S3_ENDPOINT_URL",
+    "CONSTELLATION_S3_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "CONSTELLATION_GOOGLE_CREDENTIALS_FILE",
+)
+API_ENV = ("CONSTELLATION_DAGSTER_URL", "CONSTELLATION_API_KEYS")
+# Names this module owns: they reach a process only when its service declares them.
+OWNED_PREFIXES = ("DAGSTER_", "CONSTELLATION_", "AWS_", "MLSERVER_", "POSTGRES_")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of the topology: its command and the environment variables it reads.
+
+    `command` may hold `{host}` (address to bind), `{port}` (its port) and
+    `{workspace}` (path of workspace.yaml); empty means the image's own command.
+    `native` is False for services given from outside natively (PostgreSQL, MLServer).
+    """
+
+    name: str
+    command: tuple[str, ...]
+    env: tuple[str, ...]
+    port: int
+    native: bool = True
+
+    def argv(self, *, host: str, port: int, workspace: str = "") -> list[str]:
+        return [part.format(host=host, port=port, workspace=workspace) for part in self.command]
+
+
+SERVICES: dict[str, ServiceSpec] = {
+    spec.name: spec
+    for spec in (
+        ServiceSpec("postgres", (), ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"), 5432,
+                    native=False),
+        ServiceSpec(
+            "user-code",
+            ("dagster", "api", "grpc", "-h", "{host}", "-p", "{port}",
+             "-m", "orchestrator.definitions"),
+            DAGSTER_HOME_ENV + INSTANCE_ENV + PIPELINE_ENV,
+            4000,
+        ),
+        ServiceSpec(
+            "webserver",
+            ("dagster-webserver", "-h", "{host}", "-p", "{port}", "-w", "{workspace}"),
+            DAGSTER_HOME_ENV + INSTANCE_ENV + WORKSPACE_ENV,
+            3000,
+        ),
+        ServiceSpec(
+            "daemon",
+            ("dagster-daemon", "run", "-w", "{workspace}"),
+            DAGSTER_HOME_ENV + INSTANCE_ENV + WORKSPACE_ENV,
+            0,
+        ),
+        ServiceSpec(
+            "api",
+            ("uvicorn", "api.main:create_app", "--factory", "--host", "{host}", "--port",
+             "{port}"),
+            API_ENV,
+            8000,
+        ),
+        ServiceSpec(
+            "model-server",
+            ("mlserver", "start", "/mnt/models"),
+            ("MLSERVER_HOST", "MLSERVER_HTTP_PORT", "MLSERVER_GRPC_PORT",
+             "MLSERVER_LOAD_MODELS_AT_STARTUP", "MLSERVER_PARALLEL_WORKERS"),
+            8080,
+            native=False,
+        ),
+    )
+}  # fmt: skip
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` laid over it, nested mappings merged key by key."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def render_home(
+    home: Path, instance_overrides: Mapping[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """DAGSTER_HOME with deploy/dagster.yaml and deploy/workspace.yaml.
+
+    The files are copied as they are; `instance_overrides` (for tests: short
+    run-monitoring timeouts, which Dagster does not read from `env:`) are laid
+    over dagster.yaml only when given.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    instance = home / "dagster.yaml"
+    text = (DEPLOY / "dagster.yaml").read_text()
+    if instance_overrides:
+        text = yaml.safe_dump(merge(yaml.safe_load(text), instance_overrides), sort_keys=False)
+    instance.write_text(text)
+    workspace = home / "workspace.yaml"
+    workspace.write_text((DEPLOY / "workspace.yaml").read_text())
+    return instance, workspace
+
+
+def grpc_serving(host: str, port: int) -> bool:
+    """The gRPC health check `dagster api grpc-health-check` makes."""
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=2
+            )
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def http_ok_with(url: str, headers: Mapping[str, str]) -> Callable[[], bool]:
+    """Like processes.http_ok, with headers (the API's /readyz needs a key)."""
+
+    def check() -> bool:
+        try:
+            return httpx.get(url, headers=dict(headers), timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+DAEMON_HEALTH = """
+{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }
+"""
+
+
+class ProductionStack:
+    """user-code gRPC server + webserver + daemon + API, on PostgreSQL, on loopback."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        postgres: PostgresStorage,
+        *,
+        api_keys: list[str],
+        data_root: Path | None = None,
+        max_concurrent_runs: int = 4,
+        instance_overrides: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+    ):
+        self.workdir = workdir.resolve()
+        self.home = self.workdir / "dagster_home"
+        self.artifact_root = self.workdir / "artifacts"
+        self.data_root = (data_root or self.workdir / "data").resolve()
+        self.logs = self.workdir / "logs"
+        self.postgres = postgres
+        self.api_keys = api_keys
+        self.max_concurrent_runs = max_concurrent_runs
+        self.instance_overrides = instance_overrides
+        self.extra_env = dict(env or {})
+        self.ports = {"user-code": free_port(), "webserver": free_port(), "api": free_port()}
+        self.services: dict[str, Service] = {}
+
+    @property
+    def dagster_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports['webserver']}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports['api']}"
+
+    def values(self) -> dict[str, str]:
+        """The value of every variable of the topology, for loopback."""
+        return {
+            "DAGSTER_HOME": str(self.home),
+            "DAGSTER_POSTGRES_USER": self.postgres.username,
+            "DAGSTER_POSTGRES_PASSWORD": self.postgres.password,
+            "DAGSTER_POSTGRES_HOST": self.postgres.hostname,
+            "DAGSTER_POSTGRES_PORT": str(self.postgres.port),
+            "DAGSTER_POSTGRES_DB": self.postgres.db_name,
+            "DAGSTER_MAX_CONCURRENT_RUNS": str(self.max_concurrent_runs),
+            "DAGSTER_STORAGE_DIR": str(self.artifact_root / "dagster"),
+            "DAGSTER_CODE_SERVER_HOST": LOOPBACK,
+            "DAGSTER_CODE_SERVER_PORT": str(self.ports["user-code"]),
+            "CONSTELLATION_ARTIFACT_ROOT": str(self.artifact_root),
+            "CONSTELLATION_DATA_ROOT": str(self.data_root),
+            "CONSTELLATION_DAGSTER_URL": self.dagster_url,
+            "CONSTELLATION_API_KEYS": ",".join(self.api_keys),
+            **self.extra_env,
+        }
+
+    def environment(self, spec: ServiceSpec) -> dict[str, str]:
+        """The process environment minus the topology's names, plus those `spec` declares.
+
+        So a variable missing from SERVICES (and thus from docker-compose.yml)
+        is missing here too, and the tests notice.
+        """
+        values = self.values()
+        base = {k: v for k, v in os.environ.items() if not k.startswith(OWNED_PREFIXES)}
+        declared = {name: values[name] for name in spec.env if name in values}
+        return base | declared | {"PYTHONUNBUFFERED": "1"}
+
+    def service(self, name: str, workspace: Path) -> Service:
+        spec = SERVICES[name]
+        argv = spec.argv(host=LOOPBACK, port=self.ports.get(name, 0), workspace=str(workspace))
+        argv[0] = str(Path(sys.executable).parent / argv[0])  # the console script of this venv
+        return Service(name, argv, self.environment(spec), self.logs)
+
+    def start(self) -> ProductionStack:
+        """Start in compose's order, each once the ones it depends on are healthy."""
+        for folder in (self.artifact_root, self.data_root, self.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+        _, workspace = render_home(self.home, self.instance_overrides)
+        self.services = {
+            name: self.service(name, workspace) for name, spec in SERVICES.items() if spec.native
+        }
+        try:
+            self.services["user-code"].start()
+            self.wait_ready("user-code")
+            for name in ("webserver", "daemon", "api"):
+                self.services[name].start()
+            for name in ("webserver", "daemon", "api"):
+                self.wait_ready(name)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self, name: str, timeout: float = 180) -> None:
+        """What each compose healthcheck checks."""
+        service = self.services[name]
+        if name == "user-code":
+            service.wait_until(lambda: grpc_serving(LOOPBACK, self.ports[name]), timeout)
+        elif name == "webserver":
+            service.wait_until(http_ok(f"{self.dagster_url}/server_info"), timeout)
+        elif name == "daemon":
+            service.wait_until(self.daemon_healthy, timeout)
+        elif name == "api":
+            service.wait_until(http_ok(f"{self.api_url}/healthz"), timeout)
+            headers = {"Authorization": f"Bearer {self.api_keys[0]}"}
+            service.wait_until(http_ok_with(f"{self.api_url}/readyz", headers), timeout)
+
+    def daemon_healthy(self) -> bool:
+        """The daemons that launch and watch runs have sent a heartbeat."""
+        try:
+            response = httpx.post(
+                f"{self.dagster_url}/graphql", json={"query": DAEMON_HEALTH}, timeout=5
+            )
+        except httpx.HTTPError:
+            return False
+        statuses = response.json()["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
+        healthy = {s["daemonType"] for s in statuses if s["healthy"]}
+        return {"QUEUED_RUN_COORDINATOR", "MONITORING"} <= healthy
+
+    def restart(self, name: str) -> None:
+        """Stop one service and start it again on the same port, as `docker compose restart`."""
+        self.services[name].stop()
+        self.services[name].start()
+        self.wait_ready(name)
+
+    def stop(self) -> None:
+        for service in reversed(list(self.services.values())):
+            service.stop()
+
+    def __enter__(self) -> ProductionStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,215 @@
+"""The production topology (docker-compose.yml), run natively: restarts and crashes.
+
+stack/production.ProductionStack starts what compose starts: the user-code gRPC
+server, the webserver and the daemon on deploy/dagster.yaml + deploy/workspace.yaml
+(PostgreSQL storage), and the API. Run monitoring gets short timeouts here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from orchestrator.samples import load_samples
+from stack.__main__ import seed_examples
+from stack.production import ProductionStack
+from tests.fixtures.dagster_stack import API_KEY, ApiClient, make_images
+from tests.fixtures.postgres import fresh_database
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
+MAX_RUNTIME_S = 60  # the backstop for a run lost with its code server
+POLL_S = 2
+MONITORING = {
+    "run_monitoring": {
+        "poll_interval_seconds": POLL_S,
+        "start_timeout_seconds": 60,
+        "cancel_timeout_seconds": 30,
+        "max_runtime_seconds": MAX_RUNTIME_S,
+    }
+}
+RUN_EVENTS = """
+query RunEvents($runId: ID!, $cursor: String) {
+  logsForRun(runId: $runId, afterCursor: $cursor) {
+    __typename
+    ... on EventConnection {
+      cursor
+      hasMore
+      events { __typename ... on MessageEvent { message } }
+    }
+  }
+}
+"""
+RUN_STATUS = """
+query RunStatus($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } } }
+"""
+WORKER_STARTED = re.compile(r"^Started process for run \(pid: (\d+)\)\.$")
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductionStack]:
+    with fresh_database() as postgres:
+        workdir = tmp_path_factory.mktemp("production")
+        stack = ProductionStack(
+            workdir, postgres, api_keys=[API_KEY], instance_overrides=MONITORING
+        )
+        with stack:
+            seed_examples(stack.data_root)
+            make_images(stack.data_root / "large", 6, size=(1280, 720))
+            yield stack
+
+
+@pytest.fixture
+def api(production: ProductionStack) -> Iterator[ApiClient]:
+    client = ApiClient(production)  # type: ignore[arg-type]
+    yield client
+    client.http.close()
+
+
+def resize_pipeline(repeats: int) -> dict[str, Any]:
+    """A pipeline that keeps a run worker busy for a while (PNG, Lanczos, 1280x720)."""
+    step = {
+        "operation": "resize_image",
+        "parameters": {
+            "format": "png",
+            "resample": "lanczos",
+            "data": {"operation": "import_from_local", "parameters": {"path": "large"}},
+        },
+    }
+    return {"instructions": [step] * repeats}
+
+
+def graphql(stack: ProductionStack, query: str, **variables: Any) -> dict[str, Any]:
+    """Ask Dagster directly, past the API."""
+    response = httpx.post(
+        f"{stack.dagster_url}/graphql", json={"query": query, "variables": variables}, timeout=30
+    )
+    response.raise_for_status()
+    return dict(response.json()["data"])
+
+
+def dagster_status(stack: ProductionStack, run_id: str) -> str:
+    return str(graphql(stack, RUN_STATUS, runId=run_id)["runOrError"]["status"])
+
+
+def run_events(stack: ProductionStack, run_id: str) -> list[str]:
+    """Every message of the run's event log, page by page."""
+    messages: list[str] = []
+    cursor = None
+    while True:
+        page = graphql(stack, RUN_EVENTS, runId=run_id, cursor=cursor)["logsForRun"]
+        messages += [e["message"] for e in page["events"] if e.get("message")]
+        if not page["hasMore"]:
+            return messages
+        cursor = page["cursor"]
+
+
+def wait_for_worker(stack: ProductionStack, api: ApiClient, run_id: str) -> int:
+    """The pid of the run's worker, once its first instruction has finished."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        detail = api.run(run_id)
+        assert detail["status"] in {"QUEUED", "STARTING", "STARTED"}, detail
+        if detail["instructions"][0]["status"] == "succeeded":
+            for message in run_events(stack, run_id):
+                if match := WORKER_STARTED.match(message):
+                    return int(match[1])
+        time.sleep(0.2)
+    raise TimeoutError(f"run {run_id} never got going")
+
+
+def parent_pid(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def code_server_pid(stack: ProductionStack) -> int:
+    process = stack.services["user-code"].process
+    assert process is not None
+    return process.pid
+
+
+@pytest.mark.parametrize("name", ["local-images", "local-import"])
+def test_local_samples_succeed(api: ApiClient, name: str) -> None:
+    detail = api.wait(api.execute(load_samples()[name].document).json()["run_id"], timeout=180)
+    assert detail["status"] == "SUCCESS", detail
+    assert all(i["status"] == "succeeded" for i in detail["instructions"])
+
+
+def test_runs_launch_after_the_code_server_restarts(
+    production: ProductionStack, api: ApiClient
+) -> None:
+    before = code_server_pid(production)
+    production.restart("user-code")
+    assert code_server_pid(production) != before
+
+    # No reload needed: the webserver's watch thread sees the new server id and the
+    # daemon's DefaultRunLauncher reconnects to the same address.
+    for name in ("local-import", "local-images"):
+        run_id = api.execute(load_samples()[name].document).json()["run_id"]
+        assert api.wait(run_id, timeout=180)["status"] == "SUCCESS"
+
+
+def test_a_run_survives_an_api_restart(production: ProductionStack, api: ApiClient) -> None:
+    run_id = api.execute(resize_pipeline(24)).json()["run_id"]
+    wait_for_worker(production, api, run_id)
+
+    production.services["api"].stop()
+    assert dagster_status(production, run_id) == "STARTED", "the run goes on without the API"
+    production.services["api"].start()
+    production.wait_ready("api")
+
+    detail = api.run(run_id)
+    assert detail["instructions"][0]["status"] == "succeeded"
+    detail = api.wait(run_id, timeout=MAX_RUNTIME_S)
+    assert detail["status"] == "SUCCESS", detail
+    assert [i["status"] for i in detail["instructions"]] == ["succeeded"] * 24
+
+
+def test_a_killed_run_worker_fails_its_run(production: ProductionStack, api: ApiClient) -> None:
+    run_id = api.execute(resize_pipeline(40)).json()["run_id"]
+    pid = wait_for_worker(production, api, run_id)
+    assert parent_pid(pid) == code_server_pid(production), "the worker is the code server's child"
+    assert "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+
+    os.kill(pid, signal.SIGKILL)
+
+    # The code server reaps its dead child and fails the run itself (every 0.5 s):
+    # with the DefaultRunLauncher that check lives there, not in the daemon.
+    detail = api.wait(run_id, timeout=60)
+    assert detail["status"] == "FAILURE", detail
+    crash = f"[DagsterApiServer] Run execution process for {run_id} was terminated by signal 9"
+    assert any(m.startswith(crash) for m in run_events(production, run_id))
+    # The next run is unaffected.
+    other = api.execute(load_samples()["local-import"].document).json()["run_id"]
+    assert api.wait(other, timeout=180)["status"] == "SUCCESS"
+
+
+def test_a_run_lost_with_its_code_server_is_failed_by_run_monitoring(
+    production: ProductionStack, api: ApiClient
+) -> None:
+    run_id = api.execute(resize_pipeline(40)).json()["run_id"]
+    wait_for_worker(production, api, run_id)
+
+    # A crash of the whole user-code container: server and worker die, nobody reports.
+    server = production.services["user-code"]
+    os.killpg(code_server_pid(production), signal.SIGKILL)
+    assert server.process is not None
+    server.process.wait(30)
+    server.start()  # compose's `restart: unless-stopped`
+    production.wait_ready("user-code")
+    assert api.run(run_id)["status"] == "STARTED", "nothing but run monitoring can tell"
+
+    # Failed once STARTED for max_runtime_seconds, noticed within a few monitoring polls.
+    detail = api.wait(run_id, timeout=MAX_RUNTIME_S + 10 * POLL_S + 60)
+    assert detail["status"] == "FAILURE", detail
+    messages = run_events(production, run_id)
+    assert any(f"exceeding maximum runtime of {MAX_RUNTIME_S} seconds" in m for m in messages)
