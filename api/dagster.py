@@ -135,6 +135,7 @@ class LogLine:
     message: str
     timestamp: float
     step_key: str | None
+    kind: str = "LogMessageEvent"  # the event's GraphQL __typename
     error: str | None = None  # set for step and run failures
 
 
@@ -248,6 +249,7 @@ class DagsterClient:
                         message=event["message"],
                         timestamp=float(event["timestamp"]) / 1000,
                         step_key=event.get("stepKey"),
+                        kind=event["__typename"],
                         error=failure["message"] if failure else None,
                     )
                 )

@@ -59,7 +59,11 @@ def build_detail(record: RunRecord, lines: list[LogLine], plan: Plan | None) -> 
     instructions = [_instruction(root, plan, events, record.status) for root in roots if plan]
     errors = [i.error for i in instructions if i.status == "failed" and i.error]
     if not errors and record.status == "FAILURE":
-        errors = [line.error for line in lines if line.error] or ["the run failed"]
+        errors = [run_failure(lines)]
+        for instruction in instructions:
+            if instruction.status == "running":  # the run died under it
+                instruction.status = "failed"
+                instruction.error = errors[0]
     return RunDetail(
         **summary_fields(record), error=errors[0] if errors else None, instructions=instructions
     )
@@ -85,11 +89,29 @@ def _instruction(
     if status.status == "succeeded":
         done = [e for e in events.get(root, []) if e.kind == "succeeded"]
         status.output = done[-1].output if done else None
-    if run_status in TERMINAL and status.status in UNFINISHED:
-        status.status = "canceled" if run_status == "CANCELED" else "skipped"
+    if run_status == "CANCELED" and status.status in UNFINISHED:
+        status.status = "canceled"
+    elif run_status in TERMINAL and status.status in {"pending", "retrying"}:
+        status.status = "skipped"
     if status.started_at and status.ended_at:
         status.duration_s = status.ended_at - status.started_at
     return status
+
+
+def run_failure(lines: list[LogLine]) -> str:
+    """Why a run failed outside any instruction: a step's error (e.g. an invalid launchpad
+    config), else what Dagster said just before failing the run (e.g. a killed run worker,
+    a run over its maximum runtime), else its generic failure message."""
+    step_errors = [line.error for line in lines if line.error]
+    if step_errors:
+        return step_errors[0]
+    cause = None
+    for line in lines:
+        if line.kind == "EngineEvent":
+            cause = line.message
+        elif line.kind == "RunFailureEvent":
+            return cause or line.message
+    return "the run failed"
 
 
 def build_results(detail: RunDetail) -> RunResults:

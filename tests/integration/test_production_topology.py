@@ -188,6 +188,8 @@ def test_a_killed_run_worker_fails_its_run(production: ProductionStack, api: Api
     assert detail["status"] == "FAILURE", detail
     crash = f"[DagsterApiServer] Run execution process for {run_id} was terminated by signal 9"
     assert any(m.startswith(crash) for m in run_events(production, run_id))
+    assert detail["error"].startswith(crash), "the API says why the run failed"
+    assert "failed" in [i["status"] for i in detail["instructions"]]
     # The next run is unaffected.
     other = api.execute(load_samples()["local-import"].document).json()["run_id"]
     assert api.wait(other, timeout=180)["status"] == "SUCCESS"
@@ -213,3 +215,4 @@ def test_a_run_lost_with_its_code_server_is_failed_by_run_monitoring(
     assert detail["status"] == "FAILURE", detail
     messages = run_events(production, run_id)
     assert any(f"exceeding maximum runtime of {MAX_RUNTIME_S} seconds" in m for m in messages)
+    assert f"exceeding maximum runtime of {MAX_RUNTIME_S} seconds" in detail["error"]
