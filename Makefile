@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit bench lint format clean
+.PHONY: install run test test-unit bench bench-load lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,10 @@ test-unit: install
 	$(PY) -m pytest -q tests/unit
 
 bench: install  ## Benchmarks: each prints its figures beside a baseline
-	$(PY) -m bench
+	$(PY) -m bench bench_core bench_resize bench_import bench_inference
+
+bench-load: install  ## Load benchmarks (tens of minutes on 2 cores)
+	$(PY) -m bench bench_load bench_submissions
 
 lint: install
 	$(VENV)/bin/ruff check api orchestrator stack tests bench
