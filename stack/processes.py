@@ -101,6 +101,21 @@ def http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
+def create_storage(env: dict[str, str], logs: Path) -> None:
+    """Create (or migrate) Dagster's storage once, before the services start: left to
+    them, webserver, daemon and code server race to create the same SQLite schema."""
+    with (logs / "instance-migrate.log").open("ab") as log:
+        subprocess.run(
+            [str(BIN / "dagster"), "instance", "migrate"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            check=True,
+            timeout=300,
+        )
+
+
 class Stack:
     """Dagster webserver + daemon + the API, on loopback, under one work folder."""
 
@@ -157,6 +172,7 @@ class Stack:
         write_instance(self.home, self.postgres, self.max_concurrent_runs)
         workspace = str(write_workspace(self.home))
         env = self.environment()
+        create_storage(env, self.logs)
         self.services = {
             "webserver": Service(
                 "webserver",
