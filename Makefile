@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit bench bench-load lint format clean
+.PHONY: install mlserver-venv browser run test test-unit bench bench-load lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,13 @@ install: $(STAMP)  ## Install the project and its pinned dependencies into .venv
 run: install  ## Start Dagster (UI :3000) and the API (:8000) on loopback
 	$(PY) -m stack
 
-test: install  ## Install and run every test
+mlserver-venv:  ## MLServer in its own virtualenv (.venv-mlserver), for the model tests
+	bash tests/fixtures/mlserver_venv.sh >/dev/null
+
+browser:  ## Debian's Chromium for the browser tests (no browser download)
+	bash tests/e2e/install_browser.sh
+
+test: install mlserver-venv browser  ## Install and run every test
 	$(PY) -m pytest -q
 
 test-unit: install
@@ -30,13 +36,13 @@ bench-load: install  ## Load benchmarks (tens of minutes on 2 cores)
 	$(PY) -m bench bench_load bench_submissions
 
 lint: install
-	$(VENV)/bin/ruff check api orchestrator stack tests bench
-	$(VENV)/bin/ruff format --check api orchestrator stack tests bench
+	$(VENV)/bin/ruff check api cli orchestrator stack tests bench
+	$(VENV)/bin/ruff format --check api cli orchestrator stack tests bench
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix api orchestrator stack tests bench
-	$(VENV)/bin/ruff format api orchestrator stack tests bench
+	$(VENV)/bin/ruff check --fix api cli orchestrator stack tests bench
+	$(VENV)/bin/ruff format api cli orchestrator stack tests bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""`constellation`: the command-line client of the Constellation API."""
