@@ -1,13 +1,24 @@
 """model_inference on 5,000 rows against MLServer vs direct clients, all in one run.
 
+The data set: 5,000 JSON files of one row of 4 numbers each (iris features).
 (a) one request per row, in sequence (rows in memory): what batching saves;
-(b) a hand-tuned batched client doing the same job: read the same 5,000 JSON
-    files, send them batched with threads, write one JSON line per file; the
-    best of several batch sizes and concurrencies is this machine's limit;
-(c) for information, (b) with the rows already in memory: the server's ceiling.
+(b) a hand-tuned batched client doing model_inference's job. Before its clock
+    starts it lists and sorts the folder's names and makes its httpx client,
+    thread pool and output file. Then it cuts the names into batches; each of
+    its threads reads a batch's files (open, read, json.loads), makes one FP64
+    array of them and sends it as one V2 request (`ravel().tolist()`,
+    json.dumps, asking like model_inference for an uncompressed answer), and
+    decodes the answer; the main thread writes one JSON line per file, byte for
+    byte model_inference's record (`{"name": ..., "outputs": {"predict": ...}}`;
+    the benchmark checks that the two files are identical). model_inference's
+    time includes making its client and asking the model's metadata. The best
+    of 3 batch sizes x 3 concurrencies is this machine's limit;
+(c) for information, (b) with the rows already in memory and nothing written:
+    the server's ceiling.
 Goal: model_inference with its defaults >= 10x (a) and >= 80 % of (b).
 model_inference's time is the operation's own, from its "succeeded" event.
-Figures are best of 3; other work on the machine makes them noisy.
+Figures are best of 3; other work on the machine makes them noisy. The goal's
+(b) is measured again at its best setting, in turn with model_inference.
 """
 
 from __future__ import annotations
@@ -36,6 +47,9 @@ ROWS = int(os.environ.get("BENCH_INFERENCE_ROWS", "5000"))
 SEQUENTIAL_ROWS = int(os.environ.get("BENCH_INFERENCE_SEQUENTIAL_ROWS", "1000"))
 REPEATS = 3
 MODEL = "iris"
+# what model_inference sends: answers uncompressed (MLServer gzips answers over 500 bytes)
+HEADERS = {"content-type": "application/json", "accept-encoding": "identity"}
+HAND_TUNED_FILE = "hand-tuned.jsonl"  # next to the data set's folder
 
 
 def write_rows(folder: Path) -> np.ndarray:
@@ -59,41 +73,42 @@ def one_request_per_row(url: str, rows: np.ndarray) -> float:
             http.post(
                 f"/v2/models/{MODEL}/infer",
                 content=infer_body(values[None, :]),
-                headers={"content-type": "application/json"},
+                headers=HEADERS,
             ).raise_for_status()
         return len(rows) / (time.perf_counter() - started)
 
 
 def hand_tuned(folder: Path, url: str, batch_size: int, concurrency: int) -> float:
-    """Rows/s of a plain client doing model_inference's job: files in, JSON lines out."""
+    """Rows/s of a plain client doing model_inference's job: files in, the same JSON lines out."""
     names = sorted(os.listdir(folder))
     limits = httpx.Limits(max_connections=concurrency)
     with (
         httpx.Client(base_url=url, timeout=30, limits=limits) as http,
         ThreadPoolExecutor(concurrency) as pool,
-        (folder.parent / "hand-tuned.jsonl").open("w") as out,
+        (folder.parent / HAND_TUNED_FILE).open("w", encoding="utf-8") as out,
     ):
 
         def send(chunk: list[str]) -> tuple[list[str], list]:
             rows = []
             for name in chunk:
-                with open(folder / name, "rb") as file:
+                with open(os.path.join(folder, name), "rb") as file:
                     rows.append(json.loads(file.read()))
             answer = http.post(
                 f"/v2/models/{MODEL}/infer",
-                content=infer_body(np.asarray(rows)),
-                headers={"content-type": "application/json"},
+                content=infer_body(np.asarray(rows, dtype=np.float64)),
+                headers=HEADERS,
             )
             answer.raise_for_status()
-            return chunk, answer.json()["outputs"][0]["data"]
+            output = answer.json()["outputs"][0]
+            return chunk, np.asarray(output["data"]).reshape(output["shape"]).tolist()
 
         started = time.perf_counter()
         chunks = [names[i : i + batch_size] for i in range(0, len(names), batch_size)]
-        for chunk, labels in pool.map(send, chunks):
+        for chunk, values in pool.map(send, chunks):
             out.write(
                 "".join(
-                    f'{{"name": "{n}", "predict": {p}}}\n'
-                    for n, p in zip(chunk, labels, strict=True)
+                    f'{{"name": {json.dumps(n)}, "outputs": {{"predict": {json.dumps(v)}}}}}\n'
+                    for n, v in zip(chunk, values, strict=True)
                 )
             )
         return len(names) / (time.perf_counter() - started)
@@ -109,7 +124,7 @@ def direct_batched(url: str, rows: np.ndarray, batch_size: int, concurrency: int
             http.post(
                 f"/v2/models/{MODEL}/infer",
                 content=infer_body(batch),
-                headers={"content-type": "application/json"},
+                headers=HEADERS,
             ).raise_for_status()
 
         started = time.perf_counter()
@@ -119,7 +134,9 @@ def direct_batched(url: str, rows: np.ndarray, batch_size: int, concurrency: int
 
 
 def operation(root: Path, url: str, run: int, **params: int) -> float:
-    """Rows/s of model_inference over the data set, from the operation's own duration."""
+    """Rows/s of model_inference over the data set, from the operation's own duration.
+
+    Checks that its predictions are byte for byte those (b) wrote."""
     instructions = [
         {
             "operation": "model_inference",
@@ -145,6 +162,9 @@ def operation(root: Path, url: str, run: int, **params: int) -> float:
         plan = validate({"instructions": instructions}, CATALOG)
         outcome = PlanExecutor(plan, CATALOG, services, f"bench{run}", emit).run()
     assert outcome.succeeded, outcome.first_error
+    written = outcome.values["instructions[0]"].file.read_bytes()
+    expected = (root / "data" / HAND_TUNED_FILE).read_bytes()
+    assert written == expected, "model_inference and (b) wrote different predictions"
     return ROWS / durations[0]
 
 
@@ -169,20 +189,27 @@ def main() -> None:
             grid = [(s, c) for s in (64, 256, 1000) for c in (1, 2, 4)]
             folder = root / "data" / "rows"
             tuned = {(s, c): best(lambda s=s, c=c: hand_tuned(folder, url, s, c)) for s, c in grid}
-            (size, concurrency), limit = max(tuned.items(), key=lambda kv: kv[1])
+            (size, concurrency), grid_best = max(tuned.items(), key=lambda kv: kv[1])
             ceiling = best(lambda: direct_batched(url, rows, size, concurrency))
-            runs = iter(range(1000))
-            ours = best(lambda: operation(root, url, next(runs)))
-            ours_tuned = best(
-                lambda: operation(root, url, next(runs), batch_size=size, concurrency=concurrency)
-            )
+            # The grid's best is the luckiest of 27 noisy runs: measure (b) at that setting
+            # again, in turn with model_inference, so both get 3 runs in the same moments.
+            rounds = [
+                (
+                    hand_tuned(folder, url, size, concurrency),
+                    operation(root, url, 2 * run),
+                    operation(root, url, 2 * run + 1, batch_size=size, concurrency=concurrency),
+                )
+                for run in range(REPEATS)
+            ]
+            limit, ours, ours_tuned = (max(rates) for rates in zip(*rounds, strict=True))
         finally:
             server.stop()
 
     row(f"(a) one request per row ({SEQUENTIAL_ROWS} rows)", f"{sequential:9,.0f} rows/s")
     for (s, c), rate in sorted(tuned.items()):
         row(f"(b) hand-tuned, {s} rows x {c} in flight", f"{rate:9,.0f} rows/s")
-    row(f"(b) best: {size} rows x {concurrency} in flight", f"{limit:9,.0f} rows/s")
+    row(f"(b) best: {size} rows x {concurrency} in flight", f"{grid_best:9,.0f} rows/s")
+    row(f"(b) {size} x {concurrency}, measured again in turn", f"{limit:9,.0f} rows/s")
     row(f"(c) rows in memory, {size} x {concurrency} (info)", f"{ceiling:9,.0f} rows/s")
     row("model_inference, defaults (256 rows x 4)", f"{ours:9,.0f} rows/s")
     row(f"model_inference, {size} rows x {concurrency}", f"{ours_tuned:9,.0f} rows/s")

@@ -16,7 +16,9 @@ model rejects), and the same input fails the same way again.
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,7 +45,7 @@ class ClientConfig:
     max_attempts: int = 4
     backoff_s: float = 0.5
     max_backoff_s: float = 30.0
-    batch_size: int = 256  # rows per inference request
+    batch_size: int = 1024  # rows per inference request
     concurrency: int = 4  # inference requests in flight
 
 
@@ -122,6 +124,7 @@ class ModelServerClient:
                     ),
                     limits=httpx.Limits(max_connections=max(10, 2 * self.config.concurrency)),
                     transport=self._transport,
+                    verify=True if base.scheme == "https" else _no_tls(),
                 )
             return self._client
 
@@ -206,7 +209,14 @@ class ModelServerClient:
             {"inputs": [tensor.as_json() for tensor in inputs]}, separators=(",", ":")
         ).encode()
         response = self._call(
-            "POST", f"/v2/models/{model}/infer", model, content=content, retry_500=False
+            "POST",
+            f"/v2/models/{model}/infer",
+            model,
+            content=content,
+            retry_500=False,
+            # The request goes uncompressed; gzipping the (smaller) answer costs the server
+            # CPU on every request: ~0.5 ms per 256-row answer from MLServer on this machine.
+            headers={"accept-encoding": "identity"},
         )
         body = self._json(response, model)
         try:
@@ -236,13 +246,16 @@ class ModelServerClient:
         timeout: float | None = None,
         retry_500: bool = True,
         accept: frozenset[int] = frozenset(),
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """One request with bounded retries; every failure leaves as an orchestrator error.
 
         Answers with a status in `accept` are returned, not raised: the caller reads
         them (a 404 counts only with a V2 error body; without one the route is missing).
         """
-        headers = {"content-type": "application/json"} if content is not None else None
+        headers = ({"content-type": "application/json"} if content is not None else {}) | (
+            headers or {}
+        )
         request_timeout: Any = (
             httpx.Timeout(timeout, connect=self.config.connect_timeout_s)
             if timeout is not None
@@ -291,6 +304,18 @@ class ModelServerClient:
         except ValueError as exc:
             what = f"model {model!r} on {self.url}" if model else self.url
             raise OperationError(f"{what} answered {response.status_code} with non-JSON") from exc
+
+
+@functools.cache
+def _no_tls() -> ssl.SSLContext:
+    """The TLS context of a client for a plain-http server: it trusts no certificate.
+
+    httpx builds a verifying context (loading certifi's CA bundle) for every
+    client, 50-150 ms that a plain-http server never uses: this client only
+    requests paths under its http base URL and follows no redirects. Should a
+    TLS connection happen after all, it fails verification rather than skip it.
+    """
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, with no CA: refuses all
 
 
 def _rejection(response: httpx.Response, subject: str, model: str | None) -> OperationError:

@@ -27,8 +27,9 @@ import json
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import IO, Literal, TypeVar
 
@@ -164,7 +165,7 @@ class ModelInferenceParams(BaseModel):
         description="Items to predict on: images, .json, .csv or .npy files (see the rule above)."
     )
     batch_size: int | None = Field(
-        None, ge=1, le=100_000, description="Rows per request; default: the resource's (256)."
+        None, ge=1, le=100_000, description="Rows per request; default: the resource's (1024)."
     )
     concurrency: int | None = Field(
         None, ge=1, le=64, description="Requests in flight; default: the resource's (4)."
@@ -190,13 +191,36 @@ class ItemRows:
 
 
 @dataclass(frozen=True)
+class Block:
+    """Tensor rows of consecutive items of one group (`group` numbers them).
+
+    Either one item's rows (`run` False; a table when `table`), or a run of
+    items of one row each: `rows[k]` is item `first + k`'s only row. `name` is
+    the first item's, for messages.
+    """
+
+    first: int
+    rows: np.ndarray
+    name: str
+    group: int = 0
+    table: bool = False
+    run: bool = False
+
+
+@dataclass(frozen=True)
 class Segment:
-    """Rows of one item inside a request; `last` when they complete the item."""
+    """Rows of one item inside a request, `last` when they complete the item; or, with
+    `run`, `rows` consecutive items from `item` of one row each (each complete)."""
 
     item: int
     rows: int
     last: bool
     table: bool
+    run: bool = False
+
+    @property
+    def last_item(self) -> int:
+        return self.item + self.rows - 1 if self.run else self.item
 
 
 @dataclass
@@ -208,10 +232,18 @@ class RequestBatch:
     rows: int = 0
 
 
+CHUNK_ITEMS = 64  # items one worker reads in one go (one array when they are one-row JSON)
+
+
 @operation(name="model_inference", output=Predictions)
 def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Predictions:
     """Run a deployed model on every item of a data set, in batched requests, several in
-    flight; writes one prediction record per item (JSON Lines, keyed by item name)."""
+    flight; writes one prediction record per item (JSON Lines, keyed by item name).
+
+    Worker threads read the items, CHUNK_ITEMS at a time and `concurrency` chunks
+    ahead, and send the requests, `concurrency` in flight; this thread only cuts
+    the rows into requests and writes the records, in order.
+    """
     client = model_server(ctx)
     served = server_model_name(params.model)
     batch_size = params.batch_size or client.config.batch_size
@@ -222,10 +254,11 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
     groups = [list(data.items)] if isinstance(data, Dataset) else [list(b) for b in data.batches]
     items = [item for group in groups for item in group]
 
-    def rows_of(index: int) -> ItemRows:
+    def read(chunk: tuple[int, int, int]) -> list[Block]:
         if ctx.cancelled.is_set():
             raise OperationError("canceled")
-        return read_rows(os.path.join(data.root, items[index].path), items[index], params.datatype)
+        group, start, stop = chunk
+        return read_blocks(data.root, items[start:stop], start, group, params.datatype)
 
     def send(batch: RequestBatch) -> list[Tensor]:
         if batch.rows == 0:
@@ -237,23 +270,26 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
         try:
             return client.infer(served, [tensor])
         except OperationError as exc:
-            first, last = items[batch.segments[0].item].name, items[batch.segments[-1].item].name
+            first = items[batch.segments[0].item].name
+            last = items[batch.segments[-1].last_item].name
             raise type(exc)(
                 f"items {first!r}..{last!r} (tensor {input_name!r} {list(array.shape)} "
                 f"{tensor.datatype}): {exc}"
             ) from exc
 
-    numbered = _numbered(groups)
-    batches = request_batches(numbered, rows_of, batch_size)
     requests = 0
     with (
         (ctx.folder / PREDICTIONS_FILE).open("w", encoding="utf-8") as out,
-        ThreadPoolExecutor(concurrency, thread_name_prefix="inference") as pool,
+        ThreadPoolExecutor(2 * concurrency, thread_name_prefix="inference") as pool,
+        closing(ordered_map(pool, read, _chunks(groups), window=concurrency)) as chunks,
     ):
+        blocks = (block for _, chunk in chunks for block in chunk)
         records = RecordWriter(out, items)
-        for batch, outputs in ordered_map(pool, send, batches, window=concurrency):
-            records.add(batch, outputs)
-            requests += batch.rows > 0
+        batches = request_batches(blocks, batch_size)
+        with closing(ordered_map(pool, send, batches, window=concurrency)) as answers:
+            for batch, outputs in answers:
+                records.add(batch, outputs)
+                requests += batch.rows > 0
     predictions = Predictions(
         model=params.model,
         served_name=served,
@@ -273,7 +309,22 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
 
 
 DATATYPE_OF = {"uint8": "UINT8", "float32": "FP32", "float64": "FP64"}
+NUMPY_TYPES = {"UINT8": "uint8", "FP32": "float32", "FP64": "float64"}
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+
+def _kind(item: DataItem) -> str:
+    """Which rule of this module's docstring reads `item`: by media type, then suffix."""
+    suffix = os.path.splitext(item.name)[1].lower()
+    if item.media_type.startswith("image/") or suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix == ".npy":
+        return "npy"
+    if item.media_type == "application/json" or suffix == ".json":
+        return "json"
+    if item.media_type == "text/csv" or suffix == ".csv":
+        return "csv"
+    return "other"
 
 
 def read_rows(path: str | os.PathLike[str], item: DataItem, datatype: Datatype) -> ItemRows:
@@ -281,33 +332,76 @@ def read_rows(path: str | os.PathLike[str], item: DataItem, datatype: Datatype) 
 
     Called once per item, so it stays on cheap string paths (no pathlib).
     """
-    suffix = os.path.splitext(item.name)[1].lower()
+    kind = _kind(item)
+    if kind == "json":
+        return _json_rows(_json_value(path, item), item, datatype)
     try:
-        if item.media_type.startswith("image/") or suffix in IMAGE_SUFFIXES:
+        if kind == "image":
             rows, table, auto = _image_rows(path, item.name), False, "UINT8"
-        elif suffix == ".npy":
+        elif kind == "npy":
             array = np.load(path, allow_pickle=False)
             rows, table = _row_or_table(array, item)
             auto = "FP32" if array.dtype == np.float32 else "FP64"
-        elif item.media_type == "application/json" or suffix == ".json":
-            with open(path, "rb") as file:
-                value = json.loads(file.read())
-            rows, table = _row_or_table(np.asarray(value, dtype=np.float64), item)
-            auto = "FP64"
-        elif item.media_type == "text/csv" or suffix == ".csv":
+        elif kind == "csv":
             rows, table, auto = _csv_rows(path), True, "FP64"
         else:
             raise OperationError(
                 f"item {item.name!r} ({item.media_type}) cannot be sent to a model: "
                 "expected an image, .json, .csv or .npy file"
             )
-    except (ValueError, TypeError) as exc:  # numpy/json/csv: not numbers, ragged rows
-        raise OperationError(f"item {item.name!r} is not numeric rows: {exc}") from exc
+    except (ValueError, TypeError) as exc:  # numpy/csv: not numbers, ragged rows
+        raise _not_rows(item, exc) from exc
     wanted = auto if datatype == "auto" else datatype
     return ItemRows(item.name, rows.astype(NUMPY_TYPES[wanted], copy=False), table)
 
 
-NUMPY_TYPES = {"UINT8": "uint8", "FP32": "float32", "FP64": "float64"}
+def read_blocks(
+    root: str, chunk: list[DataItem], first: int, group: int, datatype: Datatype
+) -> list[Block]:
+    """Consecutive items (the first numbered `first`) as blocks: one run when every item is
+    a JSON file holding one row, all of one length; otherwise one block per item."""
+    paths = [os.path.join(root, item.path) for item in chunk]
+    if all(_kind(item) == "json" for item in chunk):
+        values = [_json_value(path, item) for path, item in zip(paths, chunk, strict=True)]
+        try:  # a 2-D array: each value was a list of numbers, all of one length
+            array = np.asarray(values, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            array = None  # item by item below: the rule names the item that is not a row
+        if array is not None and array.ndim == 2:
+            wanted = "FP64" if datatype == "auto" else datatype
+            rows = array.astype(NUMPY_TYPES[wanted], copy=False)
+            return [Block(first, rows, chunk[0].name, group, run=True)]
+        each = [
+            _json_rows(value, item, datatype) for value, item in zip(values, chunk, strict=True)
+        ]
+    else:
+        each = [read_rows(path, item, datatype) for path, item in zip(paths, chunk, strict=True)]
+    return [
+        Block(first + k, one.rows, one.name, group, table=one.table) for k, one in enumerate(each)
+    ]
+
+
+def _json_value(path: str | os.PathLike[str], item: DataItem) -> object:
+    with open(path, "rb") as file:
+        content = file.read()
+    try:
+        return json.loads(content)
+    except ValueError as exc:
+        raise _not_rows(item, exc) from exc
+
+
+def _json_rows(value: object, item: DataItem, datatype: Datatype) -> ItemRows:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError) as exc:  # not numbers, ragged rows
+        raise _not_rows(item, exc) from exc
+    rows, table = _row_or_table(array, item)
+    wanted = "FP64" if datatype == "auto" else datatype
+    return ItemRows(item.name, rows.astype(NUMPY_TYPES[wanted], copy=False), table)
+
+
+def _not_rows(item: DataItem, exc: Exception) -> OperationError:
+    return OperationError(f"item {item.name!r} is not numeric rows: {exc}")
 
 
 def _image_rows(path: str | os.PathLike[str], name: str) -> np.ndarray:
@@ -342,89 +436,108 @@ def _csv_rows(path: str | os.PathLike[str]) -> np.ndarray:
     return np.asarray([[float(value) for value in line] for line in lines], dtype=np.float64)
 
 
-def _numbered(groups: list[list[DataItem]]) -> Iterator[list[int]]:
-    """Each group as the global indices of its items."""
+def _chunks(groups: list[list[DataItem]]) -> Iterator[tuple[int, int, int]]:
+    """(group, start, stop): the global indices of at most CHUNK_ITEMS items of one group."""
     start = 0
-    for group in groups:
-        yield list(range(start, start + len(group)))
+    for number, group in enumerate(groups):
+        for offset in range(0, len(group), CHUNK_ITEMS):
+            yield number, start + offset, start + min(offset + CHUNK_ITEMS, len(group))
         start += len(group)
 
 
-def request_batches(
-    groups: Iterable[list[int]], rows_of: Callable[[int], ItemRows], batch_size: int
-) -> Iterator[RequestBatch]:
+def request_batches(blocks: Iterable[Block], batch_size: int) -> Iterator[RequestBatch]:
     """Requests of at most `batch_size` rows and MAX_REQUEST_VALUES values (at least one row),
     items in order, never mixing two groups."""
     row_shape: tuple[int, ...] | None = None
     dtype = None
     limit = batch_size
-    for group in groups:
-        batch = RequestBatch()
-        for index in group:
-            item = rows_of(index)
-            rows = item.rows
-            if row_shape is None and len(rows):
-                row_shape, dtype = rows.shape[1:], rows.dtype
-                limit = min(batch_size, max(1, MAX_REQUEST_VALUES // max(1, rows[0].size)))
-            elif len(rows) and (rows.shape[1:] != row_shape or rows.dtype != dtype):
-                raise OperationError(
-                    f"item {item.name!r} has rows of shape {list(rows.shape[1:])} {rows.dtype}, "
-                    f"the items before it {list(row_shape or ())} {dtype}: all rows need one "
-                    "shape and datatype (resize images first)"
-                )
-            start = 0
-            while True:
-                take = min(limit - batch.rows, len(rows) - start)
+    batch, group = RequestBatch(), None
+    for block in blocks:
+        if block.group != group:
+            if batch.segments:
+                yield batch
+            batch, group = RequestBatch(), block.group
+        rows = block.rows
+        if row_shape is None and len(rows):
+            row_shape, dtype = rows.shape[1:], rows.dtype
+            limit = min(batch_size, max(1, MAX_REQUEST_VALUES // max(1, rows[0].size)))
+        elif len(rows) and (rows.shape[1:] != row_shape or rows.dtype != dtype):
+            raise OperationError(
+                f"item {block.name!r} has rows of shape {list(rows.shape[1:])} {rows.dtype}, "
+                f"the items before it {list(row_shape or ())} {dtype}: all rows need one "
+                "shape and datatype (resize images first)"
+            )
+        start = 0
+        while True:
+            take = min(limit - batch.rows, len(rows) - start)
+            if take:
+                batch.parts.append(rows[start : start + take])
+            if block.run:
                 if take:
-                    batch.parts.append(rows[start : start + take])
-                start += take
-                batch.rows += take
-                done = start == len(rows)
-                batch.segments.append(Segment(index, take, done, item.table))
-                if batch.rows == limit:
-                    yield batch
-                    batch = RequestBatch()
-                if done:
-                    break
-        if batch.segments:
-            yield batch
+                    batch.segments.append(Segment(block.first + start, take, True, False, True))
+            else:
+                done = start + take == len(rows)
+                batch.segments.append(Segment(block.first, take, done, block.table))
+            start += take
+            batch.rows += take
+            if batch.rows == limit:
+                yield batch
+                batch = RequestBatch()
+            if start == len(rows):
+                break
+    if batch.segments:
+        yield batch
 
 
 class RecordWriter:
-    """Writes one JSON Lines record per item as its rows' outputs come back, in order."""
+    """Writes one JSON Lines record per item as its rows' outputs come back, in order.
+
+    A record is `json.dumps({"name": ..., "outputs": {...}})`, made from a
+    template per request: each value is encoded once, not a dict per item.
+    """
 
     def __init__(self, out: IO[str], items: list[DataItem]):
         self._out = out
         self._items = items
-        self._pieces: dict[str, list[list]] = {}  # rows of the item not yet complete
+        self._pieces: dict[str, list[list]] = {}  # JSON output name -> rows of an open item
         self.rows = 0
         self.outputs: tuple[PredictionOutput, ...] = ()
 
     def add(self, batch: RequestBatch, tensors: list[Tensor]) -> None:
         # One tolist() per output and request: per item only list slicing remains.
-        per_row = {tensor.name: self._rows(tensor, batch.rows).tolist() for tensor in tensors}
+        per_row = {
+            json.dumps(tensor.name): self._rows(tensor, batch.rows).tolist() for tensor in tensors
+        }
         if tensors and not self.outputs:
             self.outputs = tuple(
                 PredictionOutput(name=t.name, datatype=t.datatype, shape=t.shape[1:])
                 for t in tensors
             )
+        run_line = _record_template(per_row)
         offset = 0
-        lines = []
+        lines: list[str] = []
         for segment in batch.segments:
             end = offset + segment.rows
-            for name, values in per_row.items():
-                self._pieces.setdefault(name, []).extend(values[offset:end])
+            if segment.run:
+                run = self._items[segment.item : segment.item + segment.rows]
+                columns = (values[offset:end] for values in per_row.values())
+                records = zip([item.name for item in run], *columns, strict=True)
+                lines.extend(run_line % tuple(map(json.dumps, record)) for record in records)
+            else:
+                for key, values in per_row.items():
+                    self._pieces.setdefault(key, []).extend(values[offset:end])
+                if segment.last:
+                    lines.append(self._record(self._items[segment.item], segment.table))
             offset = end
-            if segment.last:
-                lines.append(self._record(self._items[segment.item], segment.table))
         self._out.write("".join(lines))
         self.rows += batch.rows
 
     def _record(self, item: DataItem, table: bool) -> str:
         """The finished item's JSON Lines record; its rows are dropped."""
-        outputs = {name: rows if table else rows[0] for name, rows in self._pieces.items()}
+        values = [rows if table else rows[0] for rows in self._pieces.values()]
+        line = _record_template(self._pieces) % tuple(map(json.dumps, [item.name, *values]))
         self._pieces = {}
-        return json.dumps({"name": item.name, "outputs": outputs}) + "\n"
+        return line
 
     @staticmethod
     def _rows(tensor: Tensor, rows: int) -> np.ndarray:
@@ -441,13 +554,23 @@ class RecordWriter:
             ) from exc
 
 
+def _record_template(keys: Iterable[str]) -> str:
+    """`%` template of a record: the JSON item name, then each output's JSON value.
+
+    `keys` are the output names, JSON-encoded; the result is what json.dumps
+    makes of `{"name": ..., "outputs": {...}}`.
+    """
+    fields = ", ".join(f"{key.replace('%', '%%')}: %s" for key in keys)
+    return f'{{"name": %s, "outputs": {{{fields}}}}}\n'
+
+
 In = TypeVar("In")
 Out = TypeVar("Out")
 
 
 def ordered_map(
     pool: ThreadPoolExecutor, fn: Callable[[In], Out], inputs: Iterable[In], window: int
-) -> Iterator[tuple[In, Out]]:
+) -> Generator[tuple[In, Out], None, None]:
     """`fn` over `inputs` in `pool`, at most `window` running at once, results in input order.
 
     Unlike `Executor.map` it reads `inputs` lazily, so memory stays flat; on an

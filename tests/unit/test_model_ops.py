@@ -17,7 +17,7 @@ from orchestrator.context import Services
 from orchestrator.errors import InstructionsInvalid, OperationError
 from orchestrator.execution import PlanExecutor, RunOutcome
 from orchestrator.operations import CATALOG
-from orchestrator.operations.model import ItemRows, read_rows, request_batches, server_model_name
+from orchestrator.operations.model import Block, read_rows, request_batches, server_model_name
 from tests.fixtures.fake_model_server import FakeModelServer
 
 
@@ -82,10 +82,11 @@ def test_items_that_are_not_rows_are_refused_by_name(tmp_path, name, content, er
 def test_batches_hold_at_most_batch_size_rows_and_respect_group_boundaries():
     sizes = {0: 1, 1: 5, 2: 1, 3: 1}  # item index -> rows; item 1 is a table
 
-    def rows_of(index: int) -> ItemRows:
-        return ItemRows(f"item{index}", np.zeros((sizes[index], 2)), table=index == 1)
+    def block(index: int, group: int) -> Block:
+        return Block(index, np.zeros((sizes[index], 2)), f"item{index}", group, table=index == 1)
 
-    batches = list(request_batches([[0, 1, 2], [3]], rows_of, batch_size=3))
+    blocks = [block(0, 0), block(1, 0), block(2, 0), block(3, 1)]
+    batches = list(request_batches(blocks, batch_size=3))
     assert [b.rows for b in batches] == [3, 3, 1, 1]
     assert [[(s.item, s.rows, s.last) for s in b.segments] for b in batches] == [
         [(0, 1, True), (1, 2, False)],
@@ -93,6 +94,18 @@ def test_batches_hold_at_most_batch_size_rows_and_respect_group_boundaries():
         [(2, 1, True)],
         [(3, 1, True)],
     ]
+
+
+def test_a_run_of_one_row_items_is_cut_like_single_items():
+    run = Block(0, np.zeros((5, 2)), "item0", run=True)  # items 0..4, one row each
+    batches = list(request_batches([run, Block(5, np.zeros((2, 2)), "item5", table=True)], 3))
+    assert [b.rows for b in batches] == [3, 3, 1]
+    assert [[(s.item, s.rows, s.run) for s in b.segments] for b in batches] == [
+        [(0, 3, True)],
+        [(3, 2, True), (5, 1, False)],
+        [(5, 1, False)],
+    ]
+    assert [s.last_item for s in batches[1].segments] == [4, 5]
 
 
 def write_rows(folder: Path, count: int, features: int = 4) -> list[list[float]]:
