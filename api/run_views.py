@@ -16,6 +16,11 @@ from orchestrator.events import InstructionEvent, parse_message
 from orchestrator.plan import Plan
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+# What Dagster says when something outside the run failed it; the cause came just before.
+GENERIC_RUN_FAILURES = (
+    "marked as failed from outside the execution context",
+    "being forcibly marked as failed",
+)
 UNFINISHED = {"pending", "running", "retrying"}
 
 
@@ -105,12 +110,15 @@ def run_failure(lines: list[LogLine]) -> str:
     step_errors = [line.error for line in lines if line.error]
     if step_errors:
         return step_errors[0]
-    cause = None
+    canceling = engine = None
     for line in lines:
-        if line.kind == "EngineEvent":
-            cause = line.message
+        if line.kind == "RunCancelingEvent":  # e.g. "Canceling due to exceeding maximum runtime"
+            canceling = canceling or line.message  # the first one gives the reason
+        elif line.kind == "EngineEvent":  # e.g. "... terminated by signal 9"
+            engine = line.message
         elif line.kind == "RunFailureEvent":
-            return cause or line.message
+            generic = any(text in line.message for text in GENERIC_RUN_FAILURES)
+            return (canceling or engine or line.message) if generic else line.message
     return "the run failed"
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -116,7 +117,40 @@ def create_storage(env: dict[str, str], logs: Path) -> None:
         )
 
 
-class Stack:
+class ServiceGroup:
+    """Services started together and stopped together, in reverse order."""
+
+    services: dict[str, Service]
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def wait_ready(self, name: str) -> None:
+        raise NotImplementedError
+
+    def restart(self, name: str) -> None:
+        """Stop one service and start it again on the same port."""
+        self.services[name].stop()
+        self.services[name].start()
+        self.wait_ready(name)
+
+    def stop(self) -> None:
+        for service in reversed(list(self.services.values())):
+            service.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Stack(ServiceGroup):
     """Dagster webserver + daemon + the API, on loopback, under one work folder."""
 
     def __init__(
@@ -223,26 +257,8 @@ class Stack:
 
         self.services["api"].wait_until(ready, timeout)
 
-    def restart(self, name: str) -> None:
-        service = self.services[name]
-        service.stop()
-        service.start()
+    def wait_ready(self, name: str) -> None:
         if name == "api":
             self.wait_api_ready()
         elif name == "webserver":
-            service.wait_until(http_ok(f"{self.dagster_url}/server_info"), timeout=120)
-
-    def stop(self) -> None:
-        for service in reversed(list(self.services.values())):
-            service.stop()
-
-    def __enter__(self) -> Stack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+            self.services[name].wait_until(http_ok(f"{self.dagster_url}/server_info"), 120)

@@ -15,7 +15,6 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import grpc
@@ -24,7 +23,7 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from stack.instance import PROJECT_ROOT, PostgresStorage
-from stack.processes import Service, free_port, http_ok
+from stack.processes import Service, ServiceGroup, free_port, http_ok
 
 DEPLOY = PROJECT_ROOT / "deploy"
 LOOPBACK = "127.0.0.1"
@@ -178,7 +177,7 @@ DAEMON_HEALTH = """
 """
 
 
-class ProductionStack:
+class ProductionStack(ServiceGroup):
     """user-code gRPC server + webserver + daemon + API, on PostgreSQL, on loopback."""
 
     def __init__(
@@ -295,24 +294,3 @@ class ProductionStack:
         statuses = response.json()["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
         healthy = {s["daemonType"] for s in statuses if s["healthy"]}
         return {"QUEUED_RUN_COORDINATOR", "MONITORING"} <= healthy
-
-    def restart(self, name: str) -> None:
-        """Stop one service and start it again on the same port, as `docker compose restart`."""
-        self.services[name].stop()
-        self.services[name].start()
-        self.wait_ready(name)
-
-    def stop(self) -> None:
-        for service in reversed(list(self.services.values())):
-            service.stop()
-
-    def __enter__(self) -> ProductionStack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
