@@ -84,3 +84,48 @@ def test_a_failed_inference_fails_the_run_and_still_unloads(model_stack, mlserve
     assert detail["error"].startswith("instructions[1] (model_inference): ")
     assert "the model raised on this input" in detail["error"]
     assert mlserver.index()["iris"] != "READY"
+
+
+def test_a_canceled_run_still_deletes_its_model(model_stack, mlserver):
+    """Cancel while the pipeline runs: it stops within seconds, delete_model still runs."""
+    import time
+
+    from tests.fixtures.dagster_stack import make_images
+
+    make_images(model_stack.data_root / "cancel-big", 20, size=(1920, 1080))
+    slow = {
+        "operation": "resize_image",
+        "parameters": {
+            "format": "png",
+            "resample": "lanczos",
+            "data": {"operation": "import_from_local", "parameters": {"path": "cancel-big"}},
+        },
+    }
+    document = {
+        "instructions": [
+            {"operation": "deploy_model", "parameters": {"model": "iris"}},
+            *[slow] * 40,
+            {"operation": "delete_model", "parameters": {"model": "iris"}},
+        ]
+    }
+    api = ApiClient(model_stack)
+    try:
+        run_id = api.execute(document).json()["run_id"]
+        deadline = time.monotonic() + 120
+        while api.run(run_id)["instructions"][1]["status"] != "succeeded":
+            assert time.monotonic() < deadline, "the pipeline never got going"
+            time.sleep(0.2)
+        assert mlserver.index()["iris"] == "READY"
+
+        assert api.http.post(f"/runs/{run_id}/cancel").status_code == 202
+        canceled_at = time.monotonic()
+        detail = api.wait(run_id, timeout=60)
+    finally:
+        api.http.close()
+
+    assert detail["status"] == "CANCELED"
+    assert time.monotonic() - canceled_at < 20
+    statuses = [i["status"] for i in detail["instructions"]]
+    assert statuses[0] == "succeeded" and "canceled" in statuses[2:-1]
+    assert statuses[-1] == "succeeded", "delete_model is a cleanup operation"
+    assert mlserver.index()["iris"] != "READY"
