@@ -52,7 +52,7 @@ class OrchestratorSettings(BaseSettings):
         0.5, ge=0, description="First delay between attempts; doubles each attempt."
     )
     transfer_chunk_bytes: int = Field(
-        8 * 2**20, ge=2**16, description="Bytes per download chunk (memory per transfer)."
+        8 * 2**20, ge=2**16, description="Bytes per Google Drive download request."
     )
     s3_endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint (MinIO, moto); unset: AWS."

@@ -43,7 +43,6 @@ class S3Resource(dg.ConfigurableResource):
                 session_token=self.session_token,
                 max_attempts=settings.transfer_max_attempts,
                 backoff_seconds=settings.transfer_backoff_seconds,
-                chunk_bytes=settings.transfer_chunk_bytes,
                 multipart_threshold=settings.s3_multipart_threshold_bytes,
                 multipart_chunk_bytes=settings.s3_multipart_chunk_bytes,
                 max_concurrency=settings.workers * 2,

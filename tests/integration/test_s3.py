@@ -396,3 +396,20 @@ def test_s3_down_mid_run_fails_clearly_and_the_model_is_still_deleted(
     assert "attempts" in outcome.first_error
     assert model_server.loaded == set()
     assert model_server.requests[-1] == "POST /v2/repository/models/iris/unload"
+
+
+def test_downloads_are_checked_against_the_objects_crc32() -> None:
+    from orchestrator.connectors.s3 import S3Object, _BackgroundDigest
+
+    found = S3Object("k", 1000, '"398533d48111e9f664b1f64cb10c4b63"')
+    digest = _BackgroundDigest.for_object(found, {"ChecksumCRC32": "O0HJ5g=="})  # S3's, for x*1000
+    assert digest is not None and digest.name == "CRC32"
+    digest.update(b"x" * 600)
+    digest.update(b"x" * 400)
+    assert digest.finish() == digest.expected
+    fallback = _BackgroundDigest.for_object(
+        found, {"ChecksumType": "COMPOSITE", "ChecksumCRC32": "a-2"}
+    )
+    assert fallback is not None and fallback.name == "MD5"
+    fallback.update(b"x" * 1000)
+    assert fallback.finish() == fallback.expected
