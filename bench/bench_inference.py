@@ -36,7 +36,7 @@ import numpy as np
 from bench.stats import row
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.catalog import validate
-from orchestrator.connectors.model_server import ModelServerClient
+from orchestrator.connectors.model_server import ClientConfig, ModelServerClient
 from orchestrator.context import Services
 from orchestrator.events import InstructionEvent
 from orchestrator.execution import PlanExecutor
@@ -211,7 +211,11 @@ def main() -> None:
     row(f"(b) best: {size} rows x {concurrency} in flight", f"{grid_best:9,.0f} rows/s")
     row(f"(b) {size} x {concurrency}, measured again in turn", f"{limit:9,.0f} rows/s")
     row(f"(c) rows in memory, {size} x {concurrency} (info)", f"{ceiling:9,.0f} rows/s")
-    row("model_inference, defaults (256 rows x 4)", f"{ours:9,.0f} rows/s")
+    defaults = ClientConfig()
+    row(
+        f"model_inference, defaults ({defaults.batch_size} rows x {defaults.concurrency})",
+        f"{ours:9,.0f} rows/s",
+    )
     row(f"model_inference, {size} rows x {concurrency}", f"{ours_tuned:9,.0f} rows/s")
     row("model_inference defaults vs (a)", f"{ours / sequential:9.1f} x   (goal >= 10x)")
     row("model_inference defaults vs (b)", f"{ours / limit:9.0%}     (goal >= 80 %)")

@@ -45,7 +45,7 @@ class ClientConfig:
     max_attempts: int = 4
     backoff_s: float = 0.5
     max_backoff_s: float = 30.0
-    batch_size: int = 1024  # rows per inference request
+    batch_size: int = 256  # rows per inference request
     concurrency: int = 4  # inference requests in flight
 
 
