@@ -232,7 +232,9 @@ class RequestBatch:
     rows: int = 0
 
 
-CHUNK_ITEMS = 64  # items one worker reads in one go (one array when they are one-row JSON)
+# Items one worker reads in one go (one array when they are one-row JSON). Measured on
+# 2 cores: 64 -> 256 took 1000-row requests from ~40k to ~48k rows/s.
+CHUNK_ITEMS = 256
 
 
 @operation(name="model_inference", output=Predictions)
