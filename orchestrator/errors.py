@@ -4,8 +4,8 @@ ConstellationError
 ├── InstructionsInvalid      the tree failed validation; carries every Problem
 ├── OperationError           an operation failed; message says what and where
 │   ├── TransientError       worth retrying (network fault, 429/5xx, timeout)
-│   └── UnsafeArchive        an archive entry broke an extraction limit
-├── PathOutsideDataRoot      a local path resolved outside the configured root
+│   ├── UnsafeArchive        an archive entry broke an extraction limit
+│   └── PathOutsideDataRoot  a local path resolved outside the configured root
 └── ArtifactError            the artifact store could not read or write
 """
 
