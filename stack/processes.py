@@ -122,6 +122,14 @@ class ServiceGroup:
 
     services: dict[str, Service]
 
+    def lay_out(self, workdir: Path, data_root: Path | None) -> None:
+        """The folders under one work folder: Dagster's home, artifacts, data, logs."""
+        self.workdir = workdir.resolve()
+        self.home = self.workdir / "dagster_home"
+        self.artifact_root = self.workdir / "artifacts"
+        self.data_root = (data_root or self.workdir / "data").resolve()
+        self.logs = self.workdir / "logs"
+
     def start(self) -> Self:
         raise NotImplementedError
 
@@ -165,11 +173,7 @@ class Stack(ServiceGroup):
         env: dict[str, str] | None = None,
         max_concurrent_runs: int = 10,
     ):
-        self.workdir = workdir.resolve()
-        self.home = self.workdir / "dagster_home"
-        self.artifact_root = self.workdir / "artifacts"
-        self.data_root = (data_root or self.workdir / "data").resolve()
-        self.logs = self.workdir / "logs"
+        self.lay_out(workdir, data_root)
         self.postgres = postgres
         self.dagster_port = dagster_port or free_port()
         self.api_port = api_port or free_port()

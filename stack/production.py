@@ -191,11 +191,7 @@ class ProductionStack(ServiceGroup):
         instance_overrides: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
     ):
-        self.workdir = workdir.resolve()
-        self.home = self.workdir / "dagster_home"
-        self.artifact_root = self.workdir / "artifacts"
-        self.data_root = (data_root or self.workdir / "data").resolve()
-        self.logs = self.workdir / "logs"
+        self.lay_out(workdir, data_root)
         self.postgres = postgres
         self.api_keys = api_keys
         self.max_concurrent_runs = max_concurrent_runs

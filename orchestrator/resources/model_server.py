@@ -63,16 +63,4 @@ class ModelServerResource(dg.ConfigurableResource):
             env.model_dump()
             | {name: value for name, value in self.model_dump().items() if value is not None}
         )
-        return ModelServerClient(
-            url,
-            ClientConfig(
-                connect_timeout_s=merged.connect_timeout_s,
-                read_timeout_s=merged.read_timeout_s,
-                load_timeout_s=merged.load_timeout_s,
-                max_attempts=merged.max_attempts,
-                backoff_s=merged.backoff_s,
-                max_backoff_s=merged.max_backoff_s,
-                batch_size=merged.batch_size,
-                concurrency=merged.concurrency,
-            ),
-        )
+        return ModelServerClient(url, ClientConfig(**merged.model_dump(exclude={"url"})))
