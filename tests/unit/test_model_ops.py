@@ -17,7 +17,13 @@ from orchestrator.context import Services
 from orchestrator.errors import InstructionsInvalid, OperationError
 from orchestrator.execution import PlanExecutor, RunOutcome
 from orchestrator.operations import CATALOG
-from orchestrator.operations.model import Block, read_rows, request_batches, server_model_name
+from orchestrator.operations.model import (
+    Block,
+    read_blocks,
+    read_rows,
+    request_batches,
+    server_model_name,
+)
 from tests.fixtures.fake_model_server import FakeModelServer
 
 
@@ -77,6 +83,59 @@ def test_items_that_are_not_rows_are_refused_by_name(tmp_path, name, content, er
     with pytest.raises(OperationError, match=error) as caught:
         read_rows(tmp_path / name, item(tmp_path / name, "text/plain"), "auto")
     assert name in str(caught.value)
+
+
+def json_items(folder: Path, contents: list[str]) -> list[DataItem]:
+    for index, content in enumerate(contents):
+        (folder / f"{index}.json").write_text(content)
+    return [item(folder / f"{index}.json", "application/json") for index in range(len(contents))]
+
+
+def test_one_row_json_files_are_read_as_one_run_with_each_files_own_row(tmp_path):
+    items = json_items(tmp_path, ["[1, 2]", " [3.5,4]\n", "[5, NaN]", "[1e3, -0]"])
+    [block] = read_blocks(str(tmp_path), items, first=10, group=0, datatype="auto")
+    assert block.run and block.first == 10 and block.rows.dtype == np.float64
+    assert block.rows[:, 0].tolist() == [1, 3.5, 5, 1000] and block.rows[1, 1] == 4
+    [as_float] = read_blocks(str(tmp_path), items, first=0, group=0, datatype="FP32")
+    assert as_float.rows.dtype == np.float32 and as_float.rows.shape == (4, 2)
+
+
+@pytest.mark.parametrize(
+    ("contents", "error"),
+    [
+        # joined, these two would read "[[1,2],[3,4]]": two rows, but neither file is one
+        (["[1, 2], [3", "4]"], "item '0.json' is not numeric rows"),
+        (["[1, 2]", '["a", 2]'], "item '1.json' is not numeric rows"),
+        (["[1, 2]", "[[3, 4]]", "[5, 6]"], None),  # a table among rows: read item by item
+    ],
+)
+def test_json_files_that_are_not_one_row_each_are_read_item_by_item(tmp_path, contents, error):
+    items = json_items(tmp_path, contents)
+    if error:
+        with pytest.raises(OperationError, match=error):
+            read_blocks(str(tmp_path), items, first=0, group=0, datatype="auto")
+        return
+    blocks = read_blocks(str(tmp_path), items, first=0, group=0, datatype="auto")
+    assert [(b.first, b.rows.tolist(), b.table, b.run) for b in blocks] == [
+        (0, [[1, 2]], False, False),
+        (1, [[3, 4]], True, False),
+        (2, [[5, 6]], False, False),
+    ]
+
+
+def test_a_file_larger_than_its_manifest_says_is_read_whole(tmp_path):
+    row = list(range(300_000))  # ~2 MB of JSON: more than one read
+    (tmp_path / "big.json").write_text(json.dumps(row))
+    stale = DataItem(name="big.json", path="big.json", size=3, media_type="application/json")
+    [block] = read_blocks(str(tmp_path), [stale], first=0, group=0, datatype="auto")
+    assert block.rows.tolist() == [row]
+
+
+def test_an_item_missing_from_its_folder_is_named(tmp_path):
+    items = json_items(tmp_path, ["[1, 2]", "[3, 4]"])
+    (tmp_path / "1.json").unlink()
+    with pytest.raises(OperationError, match="cannot read item '1.json': No such file"):
+        read_blocks(str(tmp_path), items, first=0, group=0, datatype="auto")
 
 
 def test_batches_hold_at_most_batch_size_rows_and_respect_group_boundaries():
