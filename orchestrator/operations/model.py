@@ -375,9 +375,8 @@ def read_blocks(
 ) -> list[Block]:
     """Consecutive items (the first numbered `first`) as blocks: one run when every item is
     a JSON file holding one row, all of one length; otherwise one block per item."""
-    paths = [os.path.join(root, item.path) for item in chunk]
     if all(_kind(item) == "json" for item in chunk):
-        contents = [_read_bytes(path, item) for path, item in zip(paths, chunk, strict=True)]
+        contents = _read_all(root, chunk)
         array = _json_run(contents)
         if array is not None:
             wanted = "FP64" if datatype == "auto" else datatype
@@ -389,7 +388,7 @@ def read_blocks(
             for content, item in zip(contents, chunk, strict=True)
         ]
     else:
-        each = [read_rows(path, item, datatype) for path, item in zip(paths, chunk, strict=True)]
+        each = [read_rows(os.path.join(root, item.path), item, datatype) for item in chunk]
     return [
         Block(first + k, one.rows, one.name, group, table=one.table) for k, one in enumerate(each)
     ]
@@ -419,13 +418,26 @@ def _json_run(contents: list[bytes]) -> np.ndarray | None:
 READ_AHEAD_LIMIT = 1 << 20  # bytes asked for in the first read, whatever the manifest says
 
 
-def _read_bytes(path: str | os.PathLike[str], item: DataItem) -> bytes:
+def _read_all(root: str, items: list[DataItem]) -> list[bytes]:
+    """The items' bytes, each opened relative to the open folder (~1 us less than a full path)."""
+    try:
+        folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise OperationError(f"cannot open the data set's folder: {exc.strerror or exc}") from exc
+    try:
+        return [_read_bytes(item.path, item, folder) for item in items]
+    finally:
+        os.close(folder)
+
+
+def _read_bytes(path: str | os.PathLike[str], item: DataItem, folder: int | None = None) -> bytes:
     """An item's bytes, with one open and usually one read (half the cost of open().read()).
 
-    The manifest's size sizes the read; a short read of a regular file is its end.
+    `path` is relative to the open `folder` when given. The manifest's size sizes
+    the read; a short read of a regular file is its end.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY, dir_fd=folder)
         try:
             want = min(max(item.size, 0), READ_AHEAD_LIMIT) + 1
             content = os.read(fd, want)
