@@ -627,10 +627,13 @@ class RecordWriter:
 
 
 def _json_texts(rows: np.ndarray) -> list[str]:
-    """`json.dumps` of each row's value: for one number a row, from one call for them all."""
+    """`json.dumps` of each row's value; for rows of numbers, one call for them all."""
     values = rows.tolist()
-    if rows.ndim == 1 and rows.dtype.kind in "biuf" and values:
-        return json.dumps(values)[1:-1].split(", ")  # numbers hold no ", "
+    if values and rows.dtype.kind in "biuf":  # numbers hold no ", " nor "], ["
+        if rows.ndim == 1:
+            return json.dumps(values)[1:-1].split(", ")
+        if rows.ndim == 2:
+            return [f"[{row}]" for row in json.dumps(values)[2:-2].split("], [")]
     return [json.dumps(value) for value in values]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -13,12 +14,14 @@ from PIL import Image
 
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.catalog import DataItem, validate
+from orchestrator.connectors.model_server import Tensor
 from orchestrator.context import Services
 from orchestrator.errors import InstructionsInvalid, OperationError
 from orchestrator.execution import PlanExecutor, RunOutcome
 from orchestrator.operations import CATALOG
 from orchestrator.operations.model import (
     Block,
+    RecordWriter,
     read_blocks,
     read_rows,
     request_batches,
@@ -134,8 +137,35 @@ def test_a_file_larger_than_its_manifest_says_is_read_whole(tmp_path):
 def test_an_item_missing_from_its_folder_is_named(tmp_path):
     items = json_items(tmp_path, ["[1, 2]", "[3, 4]"])
     (tmp_path / "1.json").unlink()
-    with pytest.raises(OperationError, match="cannot read item '1.json': No such file"):
+    with pytest.raises(OperationError, match=r"cannot read item '1\.json': No such file"):
         read_blocks(str(tmp_path), items, first=0, group=0, datatype="auto")
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        np.array([0, 2, 1]),  # a class per row
+        np.array([[0], [2], [1]]),  # MLServer's [rows, 1]
+        np.array([[0.25, float("nan")], [float("inf"), -0.0], [1e-300, 3.0]]),
+        np.array([[True], [False], [True]]),
+        np.zeros((3, 0)),
+        np.arange(12).reshape(3, 2, 2),
+        np.array(["a, b", "c], [d", 'e"']),
+    ],
+)
+def test_records_are_what_json_dumps_makes_of_each_item(tmp_path, outputs):
+    names = ["plain.json", 'quo"te.json', "ünï.json"]
+    items = [DataItem(name=n, path=n, size=1, media_type="application/json") for n in names]
+    batch = next(request_batches([Block(0, np.zeros((3, 4)), names[0], run=True)], 10))
+    datatype = "BYTES" if outputs.dtype.kind == "U" else "FP64"
+    tensor = Tensor("predict", datatype, outputs.shape, outputs.ravel().tolist())
+    out = io.StringIO()
+    RecordWriter(out, items).add(batch, [tensor])
+    expected = [
+        json.dumps({"name": name, "outputs": {"predict": value}})
+        for name, value in zip(names, outputs.tolist(), strict=True)
+    ]
+    assert out.getvalue().splitlines() == expected
 
 
 def test_batches_hold_at_most_batch_size_rows_and_respect_group_boundaries():
