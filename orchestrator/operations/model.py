@@ -23,9 +23,11 @@ row, or for a table a list with the output of each of its rows.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import re
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -232,9 +234,37 @@ class RequestBatch:
     rows: int = 0
 
 
-# Items one worker reads in one go (one array when they are one-row JSON). Measured on
-# 2 cores: 64 -> 256 took 1000-row requests from ~40k to ~48k rows/s.
-CHUNK_ITEMS = 256
+@dataclass(frozen=True)
+class RowSpec:
+    """What every row must be, taken from the data set's first row (`first` names its
+    item): its shape and dtype; and so how many rows a request holds: `batch_size`,
+    fewer when MAX_REQUEST_VALUES would be passed."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype | None
+    first: str
+    per_request: int
+
+    @classmethod
+    def of_first(
+        cls, root: str, items: list[DataItem], datatype: Datatype, batch_size: int
+    ) -> RowSpec:
+        for index, item in enumerate(items):  # usually the first item has rows
+            for block in read_blocks(root, [item], index, 0, datatype):
+                if len(block.rows):
+                    row = block.rows[0]
+                    per_request = min(batch_size, max(1, MAX_REQUEST_VALUES // max(1, row.size)))
+                    return cls(row.shape, row.dtype, item.name, per_request)
+        return cls((), None, "", batch_size)  # no rows at all: nothing to send
+
+    def check(self, block: Block) -> None:
+        rows = block.rows
+        if len(rows) and (rows.shape[1:] != self.shape or rows.dtype != self.dtype):
+            raise OperationError(
+                f"item {block.name!r} has rows of shape {list(rows.shape[1:])} {rows.dtype}, "
+                f"the first item {self.first!r} {list(self.shape)} {self.dtype}: all rows "
+                "need one shape and datatype (resize images first)"
+            )
 
 
 @operation(name="model_inference", output=Predictions)
@@ -242,9 +272,10 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
     """Run a deployed model on every item of a data set, in batched requests, several in
     flight; writes one prediction record per item (JSON Lines, keyed by item name).
 
-    Reader threads read the items, CHUNK_ITEMS at a time and a chunk ahead;
-    sender threads send the requests, `concurrency` in flight; this thread only
-    cuts the rows into requests and writes the records, in order.
+    `concurrency` worker threads each take a request's worth of items, read them
+    and send them (a chunk that makes several requests, because its items are
+    tables, is sent by all senders at once); at most `concurrency` requests are
+    in flight. This thread writes the records, in order.
     """
     client = model_server(ctx)
     served = server_model_name(params.model)
@@ -255,12 +286,9 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
     data = params.data
     groups = [list(data.items)] if isinstance(data, Dataset) else [list(b) for b in data.batches]
     items = [item for group in groups for item in group]
-
-    def read(chunk: tuple[int, int, int]) -> list[Block]:
-        if ctx.cancelled.is_set():
-            raise OperationError("canceled")
-        group, start, stop = chunk
-        return read_blocks(data.root, items[start:stop], start, group, params.datatype)
+    rows = RowSpec.of_first(data.root, items, params.datatype, batch_size)
+    in_flight = threading.BoundedSemaphore(concurrency)
+    reading = threading.BoundedSemaphore(min(concurrency, usable_cores()))
 
     def send(batch: RequestBatch) -> list[Tensor]:
         if batch.rows == 0:
@@ -270,7 +298,8 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
             input_name, DATATYPE_OF[array.dtype.name], array.shape, array.ravel().tolist()
         )
         try:
-            return client.infer(served, [tensor])
+            with in_flight:
+                return client.infer(served, [tensor])
         except OperationError as exc:
             first = items[batch.segments[0].item].name
             last = items[batch.segments[-1].last_item].name
@@ -279,48 +308,61 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
                 f"{tensor.datatype}): {exc}"
             ) from exc
 
-    requests = 0
-    readers = reader_threads(items[0] if items else None, concurrency)
+    def read_and_send(chunk: tuple[int, int, int]) -> tuple[list[RequestBatch], list | None]:
+        """A chunk's requests, and their answers when it made just one (else None)."""
+        if ctx.cancelled.is_set():
+            raise OperationError("canceled")
+        group, start, stop = chunk
+        with reading:
+            blocks = read_blocks(data.root, items[start:stop], start, group, params.datatype)
+        batches = list(request_batches(blocks, rows))
+        return batches, [send(batches[0])] if len(batches) == 1 else None
+
     with (
         (ctx.folder / PREDICTIONS_FILE).open("w", encoding="utf-8") as out,
-        ThreadPoolExecutor(readers, thread_name_prefix="inference-read") as reading,
-        ThreadPoolExecutor(concurrency, thread_name_prefix="inference-send") as sending,
-        closing(ordered_map(reading, read, _chunks(groups), window=readers + 1)) as chunks,
+        ThreadPoolExecutor(concurrency, thread_name_prefix="inference") as workers,
+        ThreadPoolExecutor(concurrency, thread_name_prefix="inference-send") as senders,
+        closing(
+            # twice as many chunks as workers: a worker that is done takes the next at once
+            ordered_map(workers, read_and_send, _chunks(groups, rows.per_request), 2 * concurrency)
+        ) as chunks,
     ):
-        blocks = (block for _, chunk in chunks for block in chunk)
         records = RecordWriter(out, items)
-        batches = request_batches(blocks, batch_size)
-        with closing(ordered_map(sending, send, batches, window=concurrency)) as answers:
-            for batch, outputs in answers:
-                records.add(batch, outputs)
-                requests += batch.rows > 0
+        for _, (batches, answers) in chunks:
+            if answers is not None:
+                for batch, outputs in zip(batches, answers, strict=True):
+                    records.add(batch, outputs)
+                continue
+            with closing(ordered_map(senders, send, batches, concurrency)) as answered:
+                for batch, outputs in answered:
+                    records.add(batch, outputs)
     predictions = Predictions(
         model=params.model,
         served_name=served,
         count=len(items),
         rows=records.rows,
-        requests=requests,
+        requests=records.requests,
         outputs=records.outputs,
         root=str(ctx.folder),
         path=PREDICTIONS_FILE,
     )
     write_manifest(predictions, ctx.folder)
     ctx.log.info(
-        f"{params.model!r}: {len(items)} items, {records.rows} rows in {requests} requests "
+        f"{params.model!r}: {len(items)} items, {records.rows} rows in {records.requests} "
+        "requests "
         f"(<= {batch_size} rows, {concurrency} in flight)"
     )
     return predictions
 
 
-def reader_threads(first: DataItem | None, concurrency: int) -> int:
-    """Threads reading items: one for files Python parses (JSON, CSV, .npy), whose reads
-    the GIL serializes anyway, so that more threads only hand it back and forth (measured:
-    256 x 4 requests went from ~105 to ~88 ms per 5,000 JSON rows with one reader
-    instead of four); up to a core each for images, which Pillow decodes without it.
-    The first item stands for the data set."""
-    if first is not None and _kind(first) == "image":
-        return max(1, min(concurrency, os.cpu_count() or 1))
-    return 1
+def usable_cores() -> int:
+    """Cores this process may run on: as many threads read items at once. More only take
+    turns at the GIL between system calls (4 threads read 5,000 small JSON files in
+    ~25 ms, 2 in ~19 ms, on 2 cores)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 DATATYPE_OF = {"uint8": "UINT8", "float32": "FP32", "float64": "FP64"}
@@ -330,14 +372,24 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".
 
 def _kind(item: DataItem) -> str:
     """Which rule of this module's docstring reads `item`: by media type, then suffix."""
-    suffix = os.path.splitext(item.name)[1].lower()
-    if item.media_type.startswith("image/") or suffix in IMAGE_SUFFIXES:
+    return _kind_of(_suffix(item.name), item.media_type)
+
+
+def _suffix(name: str) -> str:
+    """`os.path.splitext(name)[1].lower()` in a third of its time (once per item)."""
+    stem, dot, extension = name.rpartition("/")[2].rpartition(".")
+    return f".{extension.lower()}" if dot and stem.strip(".") else ""
+
+
+@functools.lru_cache(maxsize=256)
+def _kind_of(suffix: str, media_type: str) -> str:
+    if media_type.startswith("image/") or suffix in IMAGE_SUFFIXES:
         return "image"
     if suffix == ".npy":
         return "npy"
-    if item.media_type == "application/json" or suffix == ".json":
+    if media_type == "application/json" or suffix == ".json":
         return "json"
-    if item.media_type == "text/csv" or suffix == ".csv":
+    if media_type == "text/csv" or suffix == ".csv":
         return "csv"
     return "other"
 
@@ -349,7 +401,9 @@ def read_rows(path: str | os.PathLike[str], item: DataItem, datatype: Datatype) 
     """
     kind = _kind(item)
     if kind == "json":
-        return _json_rows(_parse_json(_read_bytes(path, item), item), item, datatype)
+        folder, name = os.path.split(path)
+        [content] = _read_all(folder, [item.model_copy(update={"path": name})])
+        return _json_rows(_parse_json(content, item), item, datatype)
     try:
         if kind == "image":
             rows, table, auto = _image_rows(path, item.name), False, "UINT8"
@@ -419,38 +473,33 @@ READ_AHEAD_LIMIT = 1 << 20  # bytes asked for in the first read, whatever the ma
 
 
 def _read_all(root: str, items: list[DataItem]) -> list[bytes]:
-    """The items' bytes, each opened relative to the open folder (~1 us less than a full path)."""
+    """The items' bytes, read the cheapest way Python has: each opened relative to the open
+    folder and read with one os.read sized by the manifest (a short read of a regular
+    file is its end). ~4 us a small file, half what open().read() costs; this loop is
+    model_inference's hot path, so it stays inline."""
     try:
         folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise OperationError(f"cannot open the data set's folder: {exc.strerror or exc}") from exc
+    contents: list[bytes] = []
+    item = None
     try:
-        return [_read_bytes(item.path, item, folder) for item in items]
+        for item in items:
+            fd = os.open(item.path, os.O_RDONLY, dir_fd=folder)
+            try:
+                want = item.size + 1 if 0 <= item.size < READ_AHEAD_LIMIT else READ_AHEAD_LIMIT
+                content = os.read(fd, want)
+                while len(content) >= want and (more := os.read(fd, READ_AHEAD_LIMIT)):
+                    content += more  # the file is larger than its manifest says
+            finally:
+                os.close(fd)
+            contents.append(content)
+    except OSError as exc:
+        name = item.name if item else root
+        raise OperationError(f"cannot read item {name!r}: {exc.strerror or exc}") from exc
     finally:
         os.close(folder)
-
-
-def _read_bytes(path: str | os.PathLike[str], item: DataItem, folder: int | None = None) -> bytes:
-    """An item's bytes, with one open and usually one read (half the cost of open().read()).
-
-    `path` is relative to the open `folder` when given. The manifest's size sizes
-    the read; a short read of a regular file is its end.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY, dir_fd=folder)
-        try:
-            want = min(max(item.size, 0), READ_AHEAD_LIMIT) + 1
-            content = os.read(fd, want)
-            if len(content) < want:
-                return content
-            parts = [content]
-            while part := os.read(fd, READ_AHEAD_LIMIT):
-                parts.append(part)
-            return b"".join(parts)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise OperationError(f"cannot read item {item.name!r}: {exc.strerror or exc}") from exc
+    return contents
 
 
 def _parse_json(content: bytes, item: DataItem) -> object:
@@ -506,37 +555,27 @@ def _csv_rows(path: str | os.PathLike[str]) -> np.ndarray:
     return np.asarray([[float(value) for value in line] for line in lines], dtype=np.float64)
 
 
-def _chunks(groups: list[list[DataItem]]) -> Iterator[tuple[int, int, int]]:
-    """(group, start, stop): the global indices of at most CHUNK_ITEMS items of one group."""
+def _chunks(groups: list[list[DataItem]], size: int) -> Iterator[tuple[int, int, int]]:
+    """(group, start, stop): the global indices of at most `size` items of one group."""
     start = 0
     for number, group in enumerate(groups):
-        for offset in range(0, len(group), CHUNK_ITEMS):
-            yield number, start + offset, start + min(offset + CHUNK_ITEMS, len(group))
+        for offset in range(0, len(group), size):
+            yield number, start + offset, start + min(offset + size, len(group))
         start += len(group)
 
 
-def request_batches(blocks: Iterable[Block], batch_size: int) -> Iterator[RequestBatch]:
-    """Requests of at most `batch_size` rows and MAX_REQUEST_VALUES values (at least one row),
-    items in order, never mixing two groups."""
-    row_shape: tuple[int, ...] | None = None
-    dtype = None
-    limit = batch_size
+def request_batches(blocks: Iterable[Block], spec: RowSpec) -> Iterator[RequestBatch]:
+    """Requests of at most `spec.per_request` rows (at least one), items in order, never
+    mixing two groups; every block's rows checked against `spec`."""
+    limit = spec.per_request
     batch, group = RequestBatch(), None
     for block in blocks:
         if block.group != group:
             if batch.segments:
                 yield batch
             batch, group = RequestBatch(), block.group
+        spec.check(block)
         rows = block.rows
-        if row_shape is None and len(rows):
-            row_shape, dtype = rows.shape[1:], rows.dtype
-            limit = min(batch_size, max(1, MAX_REQUEST_VALUES // max(1, rows[0].size)))
-        elif len(rows) and (rows.shape[1:] != row_shape or rows.dtype != dtype):
-            raise OperationError(
-                f"item {block.name!r} has rows of shape {list(rows.shape[1:])} {rows.dtype}, "
-                f"the items before it {list(row_shape or ())} {dtype}: all rows need one "
-                "shape and datatype (resize images first)"
-            )
         start = 0
         while True:
             take = min(limit - batch.rows, len(rows) - start)
@@ -571,6 +610,7 @@ class RecordWriter:
         self._items = items
         self._pieces: dict[str, list[list]] = {}  # JSON output name -> rows of an open item
         self.rows = 0
+        self.requests = 0
         self.outputs: tuple[PredictionOutput, ...] = ()
 
     def add(self, batch: RequestBatch, tensors: list[Tensor]) -> None:
@@ -603,6 +643,7 @@ class RecordWriter:
             offset = end
         self._out.write("".join(lines))
         self.rows += batch.rows
+        self.requests += batch.rows > 0
 
     def _record(self, item: DataItem, table: bool) -> str:
         """The finished item's JSON Lines record; its rows are dropped."""
@@ -664,7 +705,8 @@ Out = TypeVar("Out")
 def ordered_map(
     pool: ThreadPoolExecutor, fn: Callable[[In], Out], inputs: Iterable[In], window: int
 ) -> Generator[tuple[In, Out], None, None]:
-    """`fn` over `inputs` in `pool`, at most `window` running at once, results in input order.
+    """`fn` over `inputs` in `pool`, results in input order; at most `window` calls are
+    submitted (waiting or running) at once.
 
     Unlike `Executor.map` it reads `inputs` lazily, so memory stays flat; on an
     error the calls not yet started are canceled.

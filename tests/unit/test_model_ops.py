@@ -22,6 +22,7 @@ from orchestrator.operations import CATALOG
 from orchestrator.operations.model import (
     Block,
     RecordWriter,
+    RowSpec,
     read_blocks,
     read_rows,
     request_batches,
@@ -141,6 +142,11 @@ def test_an_item_missing_from_its_folder_is_named(tmp_path):
         read_blocks(str(tmp_path), items, first=0, group=0, datatype="auto")
 
 
+def spec(values: int, per_request: int) -> RowSpec:
+    """Rows of `values` FP64 numbers, `per_request` to a request."""
+    return RowSpec((values,), np.dtype("float64"), "item0", per_request)
+
+
 @pytest.mark.parametrize(
     "outputs",
     [
@@ -156,7 +162,7 @@ def test_an_item_missing_from_its_folder_is_named(tmp_path):
 def test_records_are_what_json_dumps_makes_of_each_item(tmp_path, outputs):
     names = ["plain.json", 'quo"te.json', "ünï.json"]
     items = [DataItem(name=n, path=n, size=1, media_type="application/json") for n in names]
-    batch = next(request_batches([Block(0, np.zeros((3, 4)), names[0], run=True)], 10))
+    batch = next(request_batches([Block(0, np.zeros((3, 4)), names[0], run=True)], spec(4, 10)))
     datatype = "BYTES" if outputs.dtype.kind == "U" else "FP64"
     tensor = Tensor("predict", datatype, outputs.shape, outputs.ravel().tolist())
     out = io.StringIO()
@@ -175,7 +181,7 @@ def test_batches_hold_at_most_batch_size_rows_and_respect_group_boundaries():
         return Block(index, np.zeros((sizes[index], 2)), f"item{index}", group, table=index == 1)
 
     blocks = [block(0, 0), block(1, 0), block(2, 0), block(3, 1)]
-    batches = list(request_batches(blocks, batch_size=3))
+    batches = list(request_batches(blocks, spec(2, 3)))
     assert [b.rows for b in batches] == [3, 3, 1, 1]
     assert [[(s.item, s.rows, s.last) for s in b.segments] for b in batches] == [
         [(0, 1, True), (1, 2, False)],
@@ -187,7 +193,9 @@ def test_batches_hold_at_most_batch_size_rows_and_respect_group_boundaries():
 
 def test_a_run_of_one_row_items_is_cut_like_single_items():
     run = Block(0, np.zeros((5, 2)), "item0", run=True)  # items 0..4, one row each
-    batches = list(request_batches([run, Block(5, np.zeros((2, 2)), "item5", table=True)], 3))
+    batches = list(
+        request_batches([run, Block(5, np.zeros((2, 2)), "item5", table=True)], spec(2, 3))
+    )
     assert [b.rows for b in batches] == [3, 3, 1]
     assert [[(s.item, s.rows, s.run) for s in b.segments] for b in batches] == [
         [(0, 3, True)],
@@ -247,7 +255,7 @@ def test_deploy_infer_delete_writes_one_record_per_item(tmp_path, services_for):
     outcome = run(pipeline("iris", LOCAL_LIST, batch_size=4), services_for(server))
 
     assert outcome.succeeded, outcome.first_error
-    assert server.infer_batches == [4, 4, 2] and server.loaded == set()
+    assert sorted(server.infer_batches) == [2, 4, 4] and server.loaded == set()
     records = read_records(outcome)
     assert [r["name"] for r in records] == [f"{i:04d}.json" for i in range(10)]
     assert [r["outputs"]["predict"] for r in records] == [[pytest.approx(sum(r))] for r in rows]
@@ -267,8 +275,8 @@ def test_batches_input_sends_each_batch_in_its_own_requests(tmp_path, services_f
     server = FakeModelServer()
     outcome = run(pipeline("iris", batched, batch_size=64), services_for(server))
     assert outcome.succeeded, outcome.first_error
-    assert server.infer_batches == [3, 3, 1]
-    assert len(read_records(outcome)) == 7
+    assert sorted(server.infer_batches) == [1, 3, 3]  # sent concurrently: in any order
+    assert [r["name"] for r in read_records(outcome)] == [f"{i:04d}.json" for i in range(7)]
 
 
 def test_a_table_item_spanning_requests_gets_one_record(tmp_path, services_for):
@@ -305,6 +313,39 @@ def test_requests_run_concurrently_up_to_the_limit(tmp_path, services_for):
     outcome = run(pipeline("iris", LOCAL_LIST, batch_size=2, concurrency=3), services_for(server))
     assert outcome.succeeded, outcome.first_error
     assert peak == 3 and len(server.infer_batches) == 20
+
+    # one table of 40 rows: its 20 requests also go 3 at a time
+    peak = 0
+    rows = tmp_path / "data" / "rows"
+    for path in rows.iterdir():
+        path.unlink()
+    (rows / "table.csv").write_text("1,2,3,4\n" * 40)
+    server = FakeModelServer(intercept=slow)
+    outcome = run(pipeline("iris", LOCAL_LIST, batch_size=2, concurrency=3), services_for(server))
+    assert outcome.succeeded, outcome.first_error
+    assert peak == 3 and len(server.infer_batches) == 20
+    [record] = read_records(outcome)
+    assert record["outputs"]["predict"] == [[10.0]] * 40
+
+
+def test_rows_of_another_shape_fail_before_they_are_sent(tmp_path, services_for):
+    folder = tmp_path / "data" / "rows"
+    write_rows(folder, 9)
+    (folder / "0005.json").write_text("[1, 2, 3]")
+    sent: list[list[int]] = []
+
+    def record(request):
+        if request.url.path.endswith("/infer"):
+            sent.append(json.loads(request.content)["inputs"][0]["shape"][1:])
+
+    server = FakeModelServer(intercept=record)
+    outcome = run(pipeline("iris", LOCAL_LIST, batch_size=2), services_for(server))
+    assert not outcome.succeeded and server.loaded == set()
+    assert (
+        "item '0005.json' has rows of shape [3] float64, the first item '0000.json' [4] "
+        "float64: all rows need one shape" in outcome.first_error
+    )
+    assert [3] not in sent
 
 
 def test_a_failed_inference_still_unloads_and_the_run_reports_the_inference(tmp_path, services_for):
