@@ -281,8 +281,6 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
     served = server_model_name(params.model)
     batch_size = params.batch_size or client.config.batch_size
     concurrency = params.concurrency or client.config.concurrency
-    metadata = client.metadata(served)  # fails at once when the model is not deployed
-    input_name = params.input_name or next(iter(metadata.input_names), DEFAULT_INPUT_NAME)
     data = params.data
     groups = [list(data.items)] if isinstance(data, Dataset) else [list(b) for b in data.batches]
     items = [item for group in groups for item in group]
@@ -293,6 +291,9 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
     def send(batch: RequestBatch) -> list[Tensor]:
         if batch.rows == 0:
             return []
+        input_name = params.input_name or next(
+            iter(described.result().input_names), DEFAULT_INPUT_NAME
+        )
         array = batch.parts[0] if len(batch.parts) == 1 else np.concatenate(batch.parts)
         tensor = Tensor(
             input_name, DATATYPE_OF[array.dtype.name], array.shape, array.ravel().tolist()
@@ -322,20 +323,25 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
         (ctx.folder / PREDICTIONS_FILE).open("w", encoding="utf-8") as out,
         ThreadPoolExecutor(concurrency, thread_name_prefix="inference") as workers,
         ThreadPoolExecutor(concurrency, thread_name_prefix="inference-send") as senders,
-        closing(
-            # twice as many chunks as workers: a worker that is done takes the next at once
-            ordered_map(workers, read_and_send, _chunks(groups, rows.per_request), 2 * concurrency)
-        ) as chunks,
     ):
+        # Asked while the first items are read: it names the model's input, and a model
+        # that is not deployed fails the operation before any request is sent.
+        described = senders.submit(client.metadata, served)
+        # twice as many chunks as workers: a worker that is done takes the next at once
+        chunks = ordered_map(
+            workers, read_and_send, _chunks(groups, rows.per_request), 2 * concurrency
+        )
         records = RecordWriter(out, items)
-        for _, (batches, answers) in chunks:
-            if answers is not None:
-                for batch, outputs in zip(batches, answers, strict=True):
-                    records.add(batch, outputs)
-                continue
-            with closing(ordered_map(senders, send, batches, concurrency)) as answered:
-                for batch, outputs in answered:
-                    records.add(batch, outputs)
+        with closing(chunks):
+            for _, (batches, answers) in chunks:
+                if answers is not None:
+                    for batch, outputs in zip(batches, answers, strict=True):
+                        records.add(batch, outputs)
+                    continue
+                with closing(ordered_map(senders, send, batches, concurrency)) as answered:
+                    for batch, outputs in answered:
+                        records.add(batch, outputs)
+        described.result()  # also when there was nothing to send
     predictions = Predictions(
         model=params.model,
         served_name=served,
