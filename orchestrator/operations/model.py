@@ -23,8 +23,8 @@ row, or for a table a list with the output of each of its rows.
 from __future__ import annotations
 
 import csv
-import functools
 import json
+import operator
 import os
 import re
 import threading
@@ -33,6 +33,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import IO, Literal, TypeVar
 
 import numpy as np
@@ -376,28 +377,33 @@ NUMPY_TYPES = {"UINT8": "uint8", "FP32": "float32", "FP64": "float64"}
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 
+MEDIA_KINDS = {"application/json": "json", "text/csv": "csv"}
+SUFFIX_KINDS = {".json": "json", ".csv": "csv", ".npy": "npy"} | dict.fromkeys(
+    IMAGE_SUFFIXES, "image"
+)
+_media_type = operator.attrgetter("media_type")
+
+
 def _kind(item: DataItem) -> str:
-    """Which rule of this module's docstring reads `item`: by media type, then suffix."""
-    return _kind_of(_suffix(item.name), item.media_type)
+    """Which rule of this module's docstring reads `item`: by its media type when that is
+    an image, JSON or CSV type, else by its file suffix."""
+    media_type = item.media_type
+    if media_type.startswith("image/"):
+        return "image"
+    return MEDIA_KINDS.get(media_type) or SUFFIX_KINDS.get(_suffix(item.name), "other")
+
+
+def _all_json(items: list[DataItem]) -> bool:
+    """Whether every item is read as JSON; by media type alone first, a C loop."""
+    if all(map("application/json".__eq__, map(_media_type, items))):
+        return True
+    return all(_kind(item) == "json" for item in items)
 
 
 def _suffix(name: str) -> str:
-    """`os.path.splitext(name)[1].lower()` in a third of its time (once per item)."""
+    """`os.path.splitext(name)[1].lower()` in a third of its time."""
     stem, dot, extension = name.rpartition("/")[2].rpartition(".")
     return f".{extension.lower()}" if dot and stem.strip(".") else ""
-
-
-@functools.lru_cache(maxsize=256)
-def _kind_of(suffix: str, media_type: str) -> str:
-    if media_type.startswith("image/") or suffix in IMAGE_SUFFIXES:
-        return "image"
-    if suffix == ".npy":
-        return "npy"
-    if media_type == "application/json" or suffix == ".json":
-        return "json"
-    if media_type == "text/csv" or suffix == ".csv":
-        return "csv"
-    return "other"
 
 
 def read_rows(path: str | os.PathLike[str], item: DataItem, datatype: Datatype) -> ItemRows:
@@ -435,7 +441,7 @@ def read_blocks(
 ) -> list[Block]:
     """Consecutive items (the first numbered `first`) as blocks: one run when every item is
     a JSON file holding one row, all of one length; otherwise one block per item."""
-    if all(_kind(item) == "json" for item in chunk):
+    if _all_json(chunk):
         contents = _read_all(root, chunk)
         array = _json_run(contents)
         if array is not None:
@@ -456,6 +462,7 @@ def read_blocks(
 
 # A file holding one flat JSON list and nothing else (strings inside fail as numbers later).
 ONE_FLAT_LIST = re.compile(rb"\s*\[[^\[\]]*\]\s*")
+LIST_ENDS = (b"]", b"]\n", b"]\r\n")
 
 
 def _json_run(contents: list[bytes]) -> np.ndarray | None:
@@ -463,13 +470,22 @@ def _json_run(contents: list[bytes]) -> np.ndarray | None:
     None when any is something else.
 
     They are parsed as one document, `[c1,c2,...]`: three times faster than one
-    json.loads per file. That document's k-th row is file k's list because
-    each file is one bracket pair with no brackets inside (ONE_FLAT_LIST).
+    json.loads per file. Its k-th row is file k's list when each file is one
+    bracket pair with no brackets inside: each starts with "[" and ends with
+    "]" (checked in C loops; else ONE_FLAT_LIST, which allows white space
+    around), and the document holds one more pair than there are files.
     """
-    if not all(map(ONE_FLAT_LIST.fullmatch, contents)):
+    if not (
+        all(map(bytes.startswith, contents, repeat(b"[")))
+        and all(map(bytes.endswith, contents, repeat(LIST_ENDS)))
+    ) and not all(map(ONE_FLAT_LIST.fullmatch, contents)):
+        return None
+    document = b"[" + b",".join(contents) + b"]"
+    pairs = len(contents) + 1
+    if document.count(b"[") != pairs or document.count(b"]") != pairs:
         return None
     try:
-        array = np.asarray(json.loads(b"[" + b",".join(contents) + b"]"), dtype=np.float64)
+        array = np.asarray(json.loads(document), dtype=np.float64)
     except (ValueError, TypeError, OverflowError):
         return None
     return array if array.ndim == 2 and len(array) == len(contents) else None
@@ -607,8 +623,8 @@ def request_batches(blocks: Iterable[Block], spec: RowSpec) -> Iterator[RequestB
 class RecordWriter:
     """Writes one JSON Lines record per item as its rows' outputs come back, in order.
 
-    A record is `json.dumps({"name": ..., "outputs": {...}})`, made from a
-    template per request: each value is encoded once, not a dict per item.
+    A record is what `json.dumps({"name": ..., "outputs": {...}})` makes, put
+    together from pieces: each output is encoded once per request.
     """
 
     def __init__(self, out: IO[str], items: list[DataItem]):
@@ -626,35 +642,31 @@ class RecordWriter:
                 PredictionOutput(name=t.name, datatype=t.datatype, shape=t.shape[1:])
                 for t in tensors
             )
-        run_line = _record_template(arrays)
-        # Each output encoded once per request: per item only slicing and a `%` remain.
+        keys = list(arrays)
         texts: list[list[str]] | None = None  # for runs: each row's JSON text
         per_row: list[list] | None = None  # for items of several rows: each row's value
         offset = 0
-        lines: list[str] = []
         for segment in batch.segments:
             end = offset + segment.rows
             if segment.run:
                 texts = texts or [_json_texts(rows) for rows in arrays.values()]
                 run = self._items[segment.item : segment.item + segment.rows]
-                names = _json_names([item.name for item in run])
-                columns = (column[offset:end] for column in texts)
-                lines.extend(map(run_line.__mod__, zip(names, *columns, strict=True)))
+                columns = [column[offset:end] for column in texts]
+                self._out.write(_records(keys, [item.name for item in run], columns))
             else:
                 per_row = per_row or [rows.tolist() for rows in arrays.values()]
-                for key, values in zip(arrays, per_row, strict=True):
+                for key, values in zip(keys, per_row, strict=True):
                     self._pieces.setdefault(key, []).extend(values[offset:end])
                 if segment.last:
-                    lines.append(self._record(self._items[segment.item], segment.table))
+                    self._out.write(self._record(self._items[segment.item], segment.table))
             offset = end
-        self._out.write("".join(lines))
         self.rows += batch.rows
         self.requests += batch.rows > 0
 
     def _record(self, item: DataItem, table: bool) -> str:
         """The finished item's JSON Lines record; its rows are dropped."""
-        values = [rows if table else rows[0] for rows in self._pieces.values()]
-        line = _record_template(self._pieces) % tuple(map(json.dumps, [item.name, *values]))
+        values = [[json.dumps(rows if table else rows[0])] for rows in self._pieces.values()]
+        line = _records(list(self._pieces), [item.name], values)
         self._pieces = {}
         return line
 
@@ -675,33 +687,37 @@ class RecordWriter:
 
 def _json_texts(rows: np.ndarray) -> list[str]:
     """`json.dumps` of each row's value; for rows of numbers, one call for them all."""
-    values = rows.tolist()
-    if values and rows.dtype.kind in "biuf":  # numbers hold no ", " nor "], ["
+    if rows.size and rows.ndim <= 2 and rows.dtype.kind in "biuf":
+        flat = json.dumps(rows.ravel().tolist())[1:-1].split(", ")  # numbers hold no ", "
         if rows.ndim == 1:
-            return json.dumps(values)[1:-1].split(", ")
-        if rows.ndim == 2:
-            return [f"[{row}]" for row in json.dumps(values)[2:-2].split("], [")]
-    return [json.dumps(value) for value in values]
+            return flat
+        width = rows.shape[1]
+        if width == 1:
+            return [f"[{text}]" for text in flat]
+        return ["[" + ", ".join(flat[i : i + width]) + "]" for i in range(0, len(flat), width)]
+    return [json.dumps(value) for value in rows.tolist()]
 
 
 PLAIN_TEXT = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but quote and backslash: JSON as is
 
 
-def _json_names(names: list[str]) -> list[str]:
-    """`json.dumps` of each name; names that need no escaping are just quoted."""
-    if PLAIN_TEXT.fullmatch("".join(names)):
-        return [f'"{name}"' for name in names]
-    return [json.dumps(name) for name in names]
+def _records(keys: list[str], names: list[str], columns: list[list[str]]) -> str:
+    """The JSON Lines records of items `names`, `columns` holding each output's JSON text
+    per item: what json.dumps makes of `{"name": ..., "outputs": {KEY: ...}}` for each.
 
-
-def _record_template(keys: Iterable[str]) -> str:
-    """`%` template of a record: the JSON item name, then each output's JSON value.
-
-    `keys` are the output names, JSON-encoded; the result is what json.dumps
-    makes of `{"name": ..., "outputs": {...}}`.
+    `keys` are the output names, JSON-encoded. The records are joined from
+    pieces in one C loop; names that need no escaping are just quoted.
     """
-    fields = ", ".join(f"{key.replace('%', '%%')}: %s" for key in keys)
-    return f'{{"name": %s, "outputs": {{{fields}}}}}\n'
+    if PLAIN_TEXT.fullmatch("".join(names)):
+        start, after_name = '{"name": "', '", "outputs": {'
+    else:
+        start, after_name, names = '{"name": ', ', "outputs": {', [json.dumps(n) for n in names]
+    glue = [f"{after_name}{key}: " if i == 0 else f", {key}: " for i, key in enumerate(keys)]
+    streams: list[Iterable[str]] = [repeat(start), names]
+    for before, column in zip(glue, columns, strict=True):
+        streams += [repeat(before), column]
+    streams.append(repeat("}}\n" if keys else after_name + "}}\n"))
+    return "".join(chain.from_iterable(zip(*streams, strict=False)))  # names end the repeats
 
 
 In = TypeVar("In")

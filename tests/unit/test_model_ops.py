@@ -109,6 +109,8 @@ def test_one_row_json_files_are_read_as_one_run_with_each_files_own_row(tmp_path
     [
         # joined, these two would read "[[1,2],[3,4]]": two rows, but neither file is one
         (["[1, 2], [3", "4]"], "item '0.json' is not numeric rows"),
+        # each starts with "[" and ends with "]", but the first holds two rows
+        (["[1, 2], [3, 4]", "[5, 6]", "[7, 8]"], "item '0.json' is not numeric rows"),
         (["[1, 2]", '["a", 2]'], "item '1.json' is not numeric rows"),
         (["[1, 2]", "[[3, 4]]", "[5, 6]"], None),  # a table among rows: read item by item
     ],
