@@ -210,7 +210,7 @@ def main() -> None:
             print(f"MLServer 1.7.1 (sklearn iris, parallel_workers=0), {ROWS} rows of 4 FP64")
 
             sequential = one_request_per_row(url, rows[:SEQUENTIAL_ROWS])
-            grid = [(s, c) for s in (64, 256, 1000) for c in (1, 2, 4)]
+            grid = [(s, c) for s in (64, 256, 1024) for c in (1, 2, 4)]
             folder = root / "data" / "rows"
             tuned = {(s, c): best(lambda s=s, c=c: hand_tuned(folder, url, s, c)) for s, c in grid}
             (size, concurrency), grid_best = max(tuned.items(), key=lambda kv: kv[1])

@@ -45,7 +45,9 @@ class ClientConfig:
     max_attempts: int = 4
     backoff_s: float = 0.5
     max_backoff_s: float = 30.0
-    batch_size: int = 256  # rows per inference request
+    # Rows per inference request (fewer when rows are big). Each request costs ~1.4 ms of
+    # HTTP and server work here: 1024 rather than 256 took 5,000 small rows ~30 % faster.
+    batch_size: int = 1024
     concurrency: int = 4  # inference requests in flight
 
 

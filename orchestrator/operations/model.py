@@ -168,7 +168,7 @@ class ModelInferenceParams(BaseModel):
         description="Items to predict on: images, .json, .csv or .npy files (see the rule above)."
     )
     batch_size: int | None = Field(
-        None, ge=1, le=100_000, description="Rows per request; default: the resource's (256)."
+        None, ge=1, le=100_000, description="Rows per request; default: the resource's (1024)."
     )
     concurrency: int | None = Field(
         None, ge=1, le=64, description="Requests in flight; default: the resource's (4)."

@@ -30,7 +30,7 @@ class ModelServerSettings(BaseSettings):
     max_attempts: int = Field(4, ge=1, description="Attempts per call on network faults, 429, 5xx.")
     backoff_s: float = Field(0.5, ge=0, description="First delay between attempts; doubles.")
     max_backoff_s: float = Field(30.0, ge=0, description="Longest delay, Retry-After included.")
-    batch_size: int = Field(256, ge=1, description="Rows per inference request.")
+    batch_size: int = Field(1024, ge=1, description="Rows per inference request.")
     concurrency: int = Field(4, ge=1, description="Inference requests in flight.")
 
 
