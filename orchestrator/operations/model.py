@@ -274,9 +274,10 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
     flight; writes one prediction record per item (JSON Lines, keyed by item name).
 
     `concurrency` worker threads each take a request's worth of items, read them
-    and send them (a chunk that makes several requests, because its items are
-    tables, is sent by all senders at once); at most `concurrency` requests are
-    in flight. This thread writes the records, in order.
+    (one thread per core at a time) and send them, as a hand-tuned client
+    would; a chunk that makes several requests, because its items are tables,
+    is sent by all senders at once. At most `concurrency` requests are in
+    flight. This thread writes the records, in order.
     """
     client = model_server(ctx)
     served = server_model_name(params.model)
@@ -288,38 +289,6 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
     rows = RowSpec.of_first(data.root, items, params.datatype, batch_size)
     in_flight = threading.BoundedSemaphore(concurrency)
     reading = threading.BoundedSemaphore(min(concurrency, usable_cores()))
-
-    def send(batch: RequestBatch) -> list[Tensor]:
-        if batch.rows == 0:
-            return []
-        input_name = params.input_name or next(
-            iter(described.result().input_names), DEFAULT_INPUT_NAME
-        )
-        array = batch.parts[0] if len(batch.parts) == 1 else np.concatenate(batch.parts)
-        tensor = Tensor(
-            input_name, DATATYPE_OF[array.dtype.name], array.shape, array.ravel().tolist()
-        )
-        try:
-            with in_flight:
-                return client.infer(served, [tensor])
-        except OperationError as exc:
-            first = items[batch.segments[0].item].name
-            last = items[batch.segments[-1].last_item].name
-            raise type(exc)(
-                f"items {first!r}..{last!r} (tensor {input_name!r} {list(array.shape)} "
-                f"{tensor.datatype}): {exc}"
-            ) from exc
-
-    def read_and_send(chunk: tuple[int, int, int]) -> tuple[list[RequestBatch], list | None]:
-        """A chunk's requests, and their answers when it made just one (else None)."""
-        if ctx.cancelled.is_set():
-            raise OperationError("canceled")
-        group, start, stop = chunk
-        with reading:
-            blocks = read_blocks(data.root, items[start:stop], start, group, params.datatype)
-        batches = list(request_batches(blocks, rows))
-        return batches, [send(batches[0])] if len(batches) == 1 else None
-
     with (
         (ctx.folder / PREDICTIONS_FILE).open("w", encoding="utf-8") as out,
         ThreadPoolExecutor(concurrency, thread_name_prefix="inference") as workers,
@@ -328,6 +297,40 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
         # Asked while the first items are read: it names the model's input, and a model
         # that is not deployed fails the operation before any request is sent.
         described = senders.submit(client.metadata, served)
+
+        def send(batch: RequestBatch) -> list[Tensor]:
+            if ctx.cancelled.is_set():
+                raise OperationError("canceled")
+            if batch.rows == 0:
+                return []
+            input_name = params.input_name or next(
+                iter(described.result().input_names), DEFAULT_INPUT_NAME
+            )
+            array = batch.parts[0] if len(batch.parts) == 1 else np.concatenate(batch.parts)
+            tensor = Tensor(
+                input_name, DATATYPE_OF[array.dtype.name], array.shape, array.ravel().tolist()
+            )
+            try:
+                with in_flight:
+                    return client.infer(served, [tensor])
+            except OperationError as exc:
+                first = items[batch.segments[0].item].name
+                last = items[batch.segments[-1].last_item].name
+                raise type(exc)(
+                    f"items {first!r}..{last!r} (tensor {input_name!r} {list(array.shape)} "
+                    f"{tensor.datatype}): {exc}"
+                ) from exc
+
+        def read_and_send(chunk: tuple[int, int, int]) -> tuple[list[RequestBatch], list | None]:
+            """A chunk's requests, and their answers when it made just one (else None)."""
+            if ctx.cancelled.is_set():
+                raise OperationError("canceled")
+            group, start, stop = chunk
+            with reading:
+                blocks = read_blocks(data.root, items[start:stop], start, group, params.datatype)
+            batches = list(request_batches(blocks, rows))
+            return batches, [send(batches[0])] if len(batches) == 1 else None
+
         # twice as many chunks as workers: a worker that is done takes the next at once
         chunks = ordered_map(
             workers, read_and_send, _chunks(groups, rows.per_request), 2 * concurrency
@@ -356,8 +359,7 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
     write_manifest(predictions, ctx.folder)
     ctx.log.info(
         f"{params.model!r}: {len(items)} items, {records.rows} rows in {records.requests} "
-        "requests "
-        f"(<= {batch_size} rows, {concurrency} in flight)"
+        f"requests (<= {rows.per_request} rows, {concurrency} in flight)"
     )
     return predictions
 
