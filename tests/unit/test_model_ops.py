@@ -72,6 +72,14 @@ def test_items_become_rows_by_media_type(tmp_path):
     npy = read_rows(tmp_path / "r.npy", item(tmp_path / "r.npy"), "auto")
     assert npy.rows.dtype == np.float32 and npy.rows.shape == (1, 3)
 
+    # the media type decides before the suffix: a CSV export named .txt, JSON named .dat
+    (tmp_path / "export.txt").write_text("1,2\n3,4\n")
+    export = read_rows(tmp_path / "export.txt", item(tmp_path / "export.txt", "text/csv"), "auto")
+    assert export.rows.tolist() == [[1, 2], [3, 4]] and export.table
+    (tmp_path / "row.dat").write_text("[5, 6]")
+    dat = read_rows(tmp_path / "row.dat", item(tmp_path / "row.dat", "application/json"), "auto")
+    assert dat.rows.tolist() == [[5, 6]]
+
 
 @pytest.mark.parametrize(
     ("name", "content", "error"),
