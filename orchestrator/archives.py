@@ -192,7 +192,9 @@ class _Extraction:
     def _stream_ratio(self, name: str, raw: IO[bytes]) -> Callable[[int], None]:
         # A compressed tar has no per-entry sizes: compare everything expanded so far
         # with the compressed bytes read so far.
-        return lambda written: self._check_total_ratio(name, self.total_bytes + written, raw.tell())
+        return lambda written: self._check_ratio(
+            name, self.total_bytes + written, raw.tell(), whole=True
+        )
 
     def _copy(self, name: str, source: IO[bytes], check_ratio: Callable[[int], None]) -> None:
         relative, destination = self._destination(name)
@@ -216,26 +218,23 @@ class _Extraction:
                 f"{self.limits.max_total_bytes} bytes (archive_max_total_bytes)"
             )
 
-    def _check_ratio(self, name: str, expanded: int, compressed: int) -> None:
+    def _check_ratio(self, name: str, expanded: int, compressed: int, whole: bool = False) -> None:
+        """Refuse a likely zip bomb: the entry's own ratio, or with `whole` the archive's
+        so far (bytes expanded against compressed bytes read)."""
         if expanded < RATIO_EXEMPT_BYTES:
             return
         ratio = expanded / max(compressed, 1)
-        if ratio > self.limits.max_ratio:
-            raise UnsafeArchive(
-                f"entry {name!r}: compression ratio {ratio:.0f} exceeds the limit of "
-                f"{self.limits.max_ratio:g} (archive_max_ratio); refusing a likely zip bomb"
-            )
-
-    def _check_total_ratio(self, name: str, expanded: int, compressed_read: int) -> None:
-        if expanded < RATIO_EXEMPT_BYTES:
+        if ratio <= self.limits.max_ratio:
             return
-        ratio = expanded / max(compressed_read, 1)
-        if ratio > self.limits.max_ratio:
-            raise UnsafeArchive(
-                f"entry {name!r}: {self.archive.name} expands {ratio:.0f} times, more than the "
-                f"limit of {self.limits.max_ratio:g} (archive_max_ratio); refusing a likely "
-                "zip bomb"
-            )
+        what = (
+            f"{self.archive.name} expands {ratio:.0f} times, more than"
+            if whole
+            else f"compression ratio {ratio:.0f} exceeds"
+        )
+        raise UnsafeArchive(
+            f"entry {name!r}: {what} the limit of {self.limits.max_ratio:g} (archive_max_ratio); "
+            "refusing a likely zip bomb"
+        )
 
     def _result(self) -> list[ExtractedFile]:
         return [ExtractedFile(path.as_posix(), size) for path, size in self.files.items()]

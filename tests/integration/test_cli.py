@@ -17,7 +17,7 @@ import pytest
 
 from stack import Service, Stack, free_port
 from stack.processes import BIN, http_ok
-from tests.fixtures.dagster_stack import API_KEY, ApiClient, make_images
+from tests.fixtures.dagster_stack import API_KEY, ApiClient, make_images, slow_resize
 
 pytestmark = pytest.mark.integration
 
@@ -194,14 +194,7 @@ def test_cancel_stops_a_followed_run_which_exits_3(
     stack: Stack, api: ApiClient, tmp_path: Path
 ) -> None:
     make_images(stack.data_root / "cli-big", 20, size=(1920, 1080))
-    step = {
-        "operation": "resize_image",
-        "parameters": {
-            "format": "png",
-            "resample": "lanczos",
-            "data": {"operation": "import_from_local", "parameters": {"path": "cli-big"}},
-        },
-    }
+    step = slow_resize("cli-big")
     env = {**os.environ, "CONSTELLATION_API_URL": stack.api_url, "CONSTELLATION_API_KEY": API_KEY}
     file = tmp_path / "long.json"
     file.write_text(json.dumps({"instructions": [step] * 30}))

@@ -90,17 +90,10 @@ def test_a_canceled_run_still_deletes_its_model(model_stack, mlserver):
     """Cancel while the pipeline runs: it stops within seconds, delete_model still runs."""
     import time
 
-    from tests.fixtures.dagster_stack import make_images
+    from tests.fixtures.dagster_stack import make_images, slow_resize
 
     make_images(model_stack.data_root / "cancel-big", 20, size=(1920, 1080))
-    slow = {
-        "operation": "resize_image",
-        "parameters": {
-            "format": "png",
-            "resample": "lanczos",
-            "data": {"operation": "import_from_local", "parameters": {"path": "cancel-big"}},
-        },
-    }
+    slow = slow_resize("cancel-big")
     document = {
         "instructions": [
             {"operation": "deploy_model", "parameters": {"model": "iris"}},

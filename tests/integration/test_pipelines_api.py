@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from stack import Stack
-from tests.fixtures.dagster_stack import API_KEY, ApiClient, make_images
+from tests.fixtures.dagster_stack import API_KEY, ApiClient, make_images, slow_resize
 
 pytestmark = pytest.mark.integration
 
@@ -145,14 +145,7 @@ def test_unknown_run_is_404(api: ApiClient) -> None:
 
 def test_cancel_stops_a_running_pipeline(stack: Stack, api: ApiClient) -> None:
     make_images(stack.data_root / "big", 30, size=(1920, 1080))
-    step = {
-        "operation": "resize_image",
-        "parameters": {
-            "format": "png",
-            "resample": "lanczos",
-            "data": {"operation": "import_from_local", "parameters": {"path": "big"}},
-        },
-    }
+    step = slow_resize("big")
     run_id = api.execute({"instructions": [step] * 40}).json()["run_id"]
     deadline = time.monotonic() + 60
     while api.run(run_id)["instructions"][0]["status"] != "succeeded":

@@ -21,7 +21,7 @@ import pytest
 from orchestrator.samples import load_samples
 from stack.__main__ import seed_examples
 from stack.production import ProductionStack
-from tests.fixtures.dagster_stack import API_KEY, ApiClient, make_images
+from tests.fixtures.dagster_stack import API_KEY, ApiClient, make_images, slow_resize
 from tests.fixtures.postgres import fresh_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -76,15 +76,7 @@ def api(production: ProductionStack) -> Iterator[ApiClient]:
 
 def resize_pipeline(repeats: int) -> dict[str, Any]:
     """A pipeline that keeps a run worker busy for a while (PNG, Lanczos, 1280x720)."""
-    step = {
-        "operation": "resize_image",
-        "parameters": {
-            "format": "png",
-            "resample": "lanczos",
-            "data": {"operation": "import_from_local", "parameters": {"path": "large"}},
-        },
-    }
-    return {"instructions": [step] * repeats}
+    return {"instructions": [slow_resize("large")] * repeats}
 
 
 def graphql(stack: ProductionStack, query: str, **variables: Any) -> dict[str, Any]:
