@@ -513,8 +513,8 @@ def _read_all(root: str, items: list[DataItem]) -> list[bytes]:
             try:
                 want = item.size + 1 if 0 <= item.size < READ_AHEAD_LIMIT else READ_AHEAD_LIMIT
                 content = os.read(fd, want)
-                while len(content) >= want and (more := os.read(fd, READ_AHEAD_LIMIT)):
-                    content += more  # the file is larger than its manifest says
+                if len(content) == want:  # larger than its manifest says, or than the limit
+                    content = _read_rest(fd, content)
             finally:
                 os.close(fd)
             contents.append(content)
@@ -524,6 +524,14 @@ def _read_all(root: str, items: list[DataItem]) -> list[bytes]:
     finally:
         os.close(folder)
     return contents
+
+
+def _read_rest(fd: int, start: bytes) -> bytes:
+    """`start` and the rest of the open file, joined once (no copy per piece)."""
+    parts = [start]
+    while part := os.read(fd, READ_AHEAD_LIMIT):
+        parts.append(part)
+    return b"".join(parts)
 
 
 def _parse_json(content: bytes, item: DataItem) -> object:
