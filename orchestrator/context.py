@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.artifacts import ArtifactStore, DatasetWriter
+from orchestrator.errors import Canceled
 
 if TYPE_CHECKING:  # the connector modules load their libraries only when used
     from orchestrator.connectors.google_drive import DriveClient
@@ -39,6 +40,11 @@ class OperationContext:
     services: Services
     log: logging.Logger | logging.LoggerAdapter
     cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def check_canceled(self) -> None:
+        """Raise `Canceled` if the run was canceled; long loops call it between steps."""
+        if self.cancelled.is_set():
+            raise Canceled()
 
     def dataset_writer(self) -> DatasetWriter:
         return DatasetWriter(self.folder)

@@ -4,6 +4,7 @@ ConstellationError
 ├── InstructionsInvalid      the tree failed validation; carries every Problem
 ├── OperationError           an operation failed; message says what and where
 │   ├── TransientError       worth retrying (network fault, 429/5xx, timeout)
+│   ├── Canceled             the run was canceled while the operation worked
 │   ├── UnsafeArchive        an archive entry broke an extraction limit
 │   └── PathOutsideDataRoot  a local path resolved outside the configured root
 └── ArtifactError            the artifact store could not read or write
@@ -54,6 +55,13 @@ class OperationError(ConstellationError):
 
 class TransientError(OperationError):
     """A failure worth retrying: network fault, throttling, server error, timeout."""
+
+
+class Canceled(OperationError):
+    """The run was canceled; the operation stopped where it was."""
+
+    def __init__(self, what: str = "canceled"):
+        super().__init__(what)
 
 
 class UnsafeArchive(OperationError):

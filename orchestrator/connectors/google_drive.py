@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-from orchestrator.errors import OperationError, TransientError
+from orchestrator.errors import Canceled, OperationError, TransientError
 
 DRIVE_SCOPES = ("https://www.googleapis.com/auth/drive.readonly",)
 DEFAULT_ENDPOINT = "https://www.googleapis.com/drive/v3/"
@@ -157,7 +157,7 @@ class DriveClient:
             done = False
             while not done:
                 if should_stop():
-                    raise OperationError(f"download of Google Drive file {file.id!r} canceled")
+                    raise Canceled(f"download of Google Drive file {file.id!r} canceled")
                 _, done = self._call(file.id, "download", downloader.next_chunk)
         if file.size is not None and writer.written != file.size:
             raise TransientError(

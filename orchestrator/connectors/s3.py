@@ -31,7 +31,7 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
-from orchestrator.errors import OperationError, TransientError
+from orchestrator.errors import Canceled, OperationError, TransientError
 
 MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 DENIED_CODES = {
@@ -153,7 +153,7 @@ class S3Client:
             with path.open("wb") as out:
                 while found is None or offset < found.size:
                     if should_stop():
-                        raise OperationError(f"download of {where} canceled")
+                        raise Canceled(f"download of {where} canceled")
                     request: dict[str, Any] = {"Bucket": bucket, "Key": key}
                     if found is not None:  # resuming: the rest of the same version only
                         request["Range"] = f"bytes={offset}-"

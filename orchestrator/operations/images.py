@@ -72,8 +72,7 @@ def resize_image(params: ResizeImageParams, ctx: OperationContext) -> Dataset:
     data = params.data
 
     def one(item: DataItem) -> tuple[str, str]:
-        if ctx.cancelled.is_set():
-            raise OperationError("canceled")
+        ctx.check_canceled()
         media_type = resize_file(data.path_of(item), writer.path_for(item.name), params)
         return item.name, media_type
 

@@ -49,8 +49,7 @@ def import_from_local(params: ImportFromLocalParams, ctx: OperationContext) -> D
             (p, p.relative_to(source).as_posix()) for p in sorted(source.rglob("*")) if p.is_file()
         ]
     for file, name in files:
-        if ctx.cancelled.is_set():
-            raise OperationError("canceled")
+        ctx.check_canceled()
         resolve_under(root, str(file))  # a link inside the folder must not lead out of the root
         shutil.copyfile(file, writer.path_for(name))
         writer.add(name)

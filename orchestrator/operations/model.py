@@ -299,8 +299,7 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
         described = senders.submit(client.metadata, served)
 
         def send(batch: RequestBatch) -> list[Tensor]:
-            if ctx.cancelled.is_set():
-                raise OperationError("canceled")
+            ctx.check_canceled()
             if batch.rows == 0:
                 return []
             input_name = params.input_name or next(
@@ -323,8 +322,7 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
 
         def read_and_send(chunk: tuple[int, int, int]) -> tuple[list[RequestBatch], list | None]:
             """A chunk's requests, and their answers when it made just one (else None)."""
-            if ctx.cancelled.is_set():
-                raise OperationError("canceled")
+            ctx.check_canceled()
             group, start, stop = chunk
             with reading:
                 blocks = read_blocks(data.root, items[start:stop], start, group, params.datatype)

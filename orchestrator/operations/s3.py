@@ -136,8 +136,7 @@ def export_to_s3(params: ExportToS3Params, ctx: OperationContext) -> S3Objects:
     files = files_of(params.data)
     ctx.log.info(f"uploading {len(files)} file(s) to s3://{params.bucket}/{prefix}")
     for path, name, media_type in files:
-        if ctx.cancelled.is_set():
-            raise OperationError("canceled")
+        ctx.check_canceled()
         key = f"{prefix}/{name}" if prefix else name
         uploaded = s3.upload(path, params.bucket, key, media_type)
         keys.append(key)
