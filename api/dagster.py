@@ -48,6 +48,18 @@ query GetRun($runId: ID!) {{
 }}
 """
 
+# The same without the run config: what a poll of GET /runs/{id} needs.
+GET_RUN_STATUS = f"""
+query GetRunStatus($runId: ID!) {{
+  runOrError(runId: $runId) {{
+    __typename
+    ... on Run {{ {RUN_FIELDS} }}
+    ... on RunNotFoundError {{ message }}
+    ... on PythonError {{ message }}
+  }}
+}}
+"""
+
 RUN_LOGS = """
 query RunLogs($runId: ID!, $cursor: String, $limit: Int) {
   logsForRun(runId: $runId, afterCursor: $cursor, limit: $limit) {
@@ -139,6 +151,15 @@ class LogLine:
     error: str | None = None  # set for step and run failures
 
 
+@dataclass(frozen=True)
+class LogPage:
+    """Message events of a run after a cursor; pass `cursor` back for the next ones."""
+
+    lines: list[LogLine]
+    cursor: str | None
+    has_more: bool
+
+
 class DagsterClient:
     """Dagster's GraphQL API, as the API needs it."""
 
@@ -214,8 +235,9 @@ class DagsterClient:
             )
         raise DagsterError(f"Dagster could not launch the run: {kind}: {_detail(result)}")
 
-    async def get_run(self, run_id: str) -> RunRecord:
-        data = await self._query(GET_RUN, {"runId": run_id})
+    async def get_run(self, run_id: str, *, config: bool = False) -> RunRecord:
+        """The run's record; with its run config (`run_config_yaml`) only if `config`."""
+        data = await self._query(GET_RUN if config else GET_RUN_STATUS, {"runId": run_id})
         result = data["runOrError"]
         kind = result["__typename"]
         if kind == "Run":
@@ -229,33 +251,36 @@ class DagsterClient:
         lines: list[LogLine] = []
         cursor = None
         while True:
-            data = await self._query(
-                RUN_LOGS, {"runId": run_id, "cursor": cursor, "limit": LOG_PAGE}
-            )
-            result = data["logsForRun"]
-            kind = result["__typename"]
-            if kind == "RunNotFoundError":
-                raise RunNotFound(f"no run with id {run_id!r}")
-            if kind != "EventConnection":
-                raise DagsterError(
-                    f"Dagster could not read the log of {run_id!r}: {_detail(result)}"
-                )
-            for event in result["events"]:
-                if "message" not in event:
-                    continue
-                failure = event.get("error") or event.get("pipelineFailureError")
-                lines.append(
-                    LogLine(
-                        message=event["message"],
-                        timestamp=float(event["timestamp"]) / 1000,
-                        step_key=event.get("stepKey"),
-                        kind=event["__typename"],
-                        error=failure["message"] if failure else None,
-                    )
-                )
-            cursor = result["cursor"]
-            if not result["hasMore"]:
+            page = await self.run_log_page(run_id, cursor)
+            lines.extend(page.lines)
+            cursor = page.cursor
+            if not page.has_more:
                 return lines
+
+    async def run_log_page(self, run_id: str, cursor: str | None, limit: int = LOG_PAGE) -> LogPage:
+        """The message events of a run after `cursor` (None: from the start), up to `limit`."""
+        data = await self._query(RUN_LOGS, {"runId": run_id, "cursor": cursor, "limit": limit})
+        result = data["logsForRun"]
+        kind = result["__typename"]
+        if kind == "RunNotFoundError":
+            raise RunNotFound(f"no run with id {run_id!r}")
+        if kind != "EventConnection":
+            raise DagsterError(f"Dagster could not read the log of {run_id!r}: {_detail(result)}")
+        lines: list[LogLine] = []
+        for event in result["events"]:
+            if "message" not in event:
+                continue
+            failure = event.get("error") or event.get("pipelineFailureError")
+            lines.append(
+                LogLine(
+                    message=event["message"],
+                    timestamp=float(event["timestamp"]) / 1000,
+                    step_key=event.get("stepKey"),
+                    kind=event["__typename"],
+                    error=failure["message"] if failure else None,
+                )
+            )
+        return LogPage(lines, result["cursor"] or cursor, bool(result["hasMore"]))
 
     async def list_runs(
         self,

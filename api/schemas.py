@@ -1,13 +1,45 @@
-"""Request and response models of the API (what /docs shows)."""
+"""Request and response models of the API (what /docs shows).
+
+The run-shaped models are the orchestrator's own (`orchestrator.report`), and
+`Problem` is `orchestrator.errors.Problem`: re-exported here, one owner each.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-InstructionState = Literal[
-    "pending", "running", "succeeded", "failed", "skipped", "canceled", "retrying"
+from orchestrator.errors import Problem
+from orchestrator.report import (
+    InstructionResult,
+    InstructionState,
+    InstructionStatus,
+    RunDetail,
+    RunResults,
+    RunSummary,
+    StepStatus,
+)
+
+__all__ = [
+    "CancelResponse",
+    "ErrorBody",
+    "ExecuteRequest",
+    "ExecuteResponse",
+    "Health",
+    "InstructionResult",
+    "InstructionState",
+    "InstructionStatus",
+    "OperationInfo",
+    "OperationList",
+    "PlannedInstruction",
+    "Problem",
+    "RunDetail",
+    "RunList",
+    "RunResults",
+    "RunSummary",
+    "StepStatus",
+    "ValidateResponse",
 ]
 
 
@@ -33,13 +65,6 @@ class ExecuteRequest(BaseModel):
     )
 
 
-class Problem(BaseModel):
-    path: str = Field(description="JSON path of the problem, e.g. instructions[1].parameters.data")
-    message: str
-    expected: str | None = None
-    received: str | None = None
-
-
 class ErrorBody(BaseModel):
     error: str = Field(description="A stable machine-readable code.")
     message: str
@@ -62,53 +87,9 @@ class ValidateResponse(BaseModel):
     instructions: list[PlannedInstruction]
 
 
-class StepStatus(BaseModel):
-    path: str
-    operation: str
-    status: InstructionState
-    started_at: float | None = None
-    ended_at: float | None = None
-    duration_s: float | None = None
-    attempts: int = 0
-    error: str | None = None
-
-
-class InstructionStatus(StepStatus):
-    output: dict[str, Any] | None = Field(None, description="JSON summary and artifact reference.")
-    steps: list[StepStatus] = Field(default_factory=list, description="Nested instructions.")
-
-
-class RunSummary(BaseModel):
-    run_id: str
-    status: str = Field(description="Dagster's run status: QUEUED, STARTED, SUCCESS, FAILURE, ...")
-    created_at: float
-    started_at: float | None = None
-    ended_at: float | None = None
-
-
-class RunDetail(RunSummary):
-    error: str | None = None
-    instructions: list[InstructionStatus]
-
-
 class RunList(BaseModel):
     runs: list[RunSummary]
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page.")
-
-
-class InstructionResult(BaseModel):
-    path: str
-    operation: str
-    status: InstructionState
-    output: dict[str, Any] | None = None
-    error: str | None = None
-
-
-class RunResults(BaseModel):
-    run_id: str
-    status: str
-    complete: bool = Field(description="True once the run has ended.")
-    results: list[InstructionResult]
 
 
 class CancelResponse(BaseModel):

@@ -23,15 +23,15 @@ from bench.stats import describe_ms, row
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.catalog import validate
 from orchestrator.context import Services
-from orchestrator.execution import PlanExecutor
+from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
+from orchestrator.report import TERMINAL_RUN_STATUSES
 from stack import Stack
 from stack.__main__ import seed_examples
 
 KEY = "bench-key-0123456789abcdef"
 LATENCY_ROUNDS = int(os.environ.get("BENCH_LATENCY_ROUNDS", "30"))
 E2E_ROUNDS = int(os.environ.get("BENCH_E2E_ROUNDS", "6"))
-TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
 THREE_OPS = {
     "instructions": [
@@ -78,7 +78,7 @@ class Bare:
 
 
 def wait(status: Any, run_id: str) -> str:
-    while (current := status(run_id)) not in TERMINAL:
+    while (current := status(run_id)) not in TERMINAL_RUN_STATUSES:
         time.sleep(0.05)
     return str(current)
 
@@ -140,9 +140,7 @@ def main() -> None:
         for index in range(E2E_ROUNDS):
             started = time.perf_counter()
             plan = validate(THREE_OPS, CATALOG)
-            assert (
-                PlanExecutor(plan, CATALOG, services, f"r{index}", lambda e: None).run().succeeded
-            )
+            assert run_plan(plan, CATALOG, services, f"r{index}").succeeded
             in_process.append(time.perf_counter() - started)
         print("(b) submit to SUCCESS, three operations")
         row("same operations in one Python process", describe_ms(in_process))

@@ -5,7 +5,7 @@ in its own process (so peak RSS is the import's own):
 - baseline: boto3's `download_file` of the same object, default settings (parallel 8 MiB
   ranged GETs), and again with multipart off (one GET, like-for-like with the import's one
   stream; moto copies the whole object for every ranged GET, which slows the default at 1 GiB);
-- import: `import_from_s3` through the PlanExecutor, extracting the archive (download + extract);
+- import: `import_from_s3` through `run_plan`, extracting the archive (download + extract);
 - import, no extraction: `import_from_s3` with `extract_archives: false` (download only).
 It prints peak RSS and throughput side by side. Goals: peak RSS under 300 MiB for every import;
 throughput of the download-only import within 15 % of the baseline.
@@ -96,7 +96,7 @@ def worker(mode: str, key: str, folder: Path, repeat: int) -> dict[str, Any]:
         from orchestrator.artifacts import ArtifactStore
         from orchestrator.catalog import validate
         from orchestrator.context import Services
-        from orchestrator.execution import PlanExecutor
+        from orchestrator.execution import run_plan
         from orchestrator.operations import CATALOG
         from orchestrator.resources import S3Resource
 
@@ -111,7 +111,7 @@ def worker(mode: str, key: str, folder: Path, repeat: int) -> dict[str, Any]:
         for attempt in range(repeat):
             run_id = f"bench-{attempt}"
             started = time.perf_counter()
-            outcome = PlanExecutor(plan, CATALOG, services, run_id, lambda event: None).run()
+            outcome = run_plan(plan, CATALOG, services, run_id)
             times.append(time.perf_counter() - started)
             if not outcome.succeeded:
                 raise SystemExit(outcome.first_error)

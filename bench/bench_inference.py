@@ -47,7 +47,7 @@ from orchestrator.catalog import validate
 from orchestrator.connectors.model_server import ClientConfig, ModelServerClient
 from orchestrator.context import Services
 from orchestrator.events import InstructionEvent
-from orchestrator.execution import PlanExecutor
+from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
 from tests.fixtures.mlserver import MLServer
 
@@ -180,14 +180,13 @@ def operation(root: Path, url: str, run: int, **params: int) -> float:
         if event.operation == "model_inference" and event.kind == "succeeded":
             durations.append(event.duration_s or 0.0)
 
-    with ModelServerClient(url) as client:
-        services = Services(
-            artifacts=ArtifactStore(root / "artifacts"),
-            data_root=root / "data",
-            model_server=client,
-        )
+    with Services(
+        artifacts=ArtifactStore(root / "artifacts"),
+        data_root=root / "data",
+        model_server=ModelServerClient(url),
+    ) as services:
         plan = validate({"instructions": instructions}, CATALOG)
-        outcome = PlanExecutor(plan, CATALOG, services, f"bench{run}", emit).run()
+        outcome = run_plan(plan, CATALOG, services, f"bench{run}", emit=emit)
     assert outcome.succeeded, outcome.first_error
     written = outcome.values["instructions[0]"].file.read_bytes()
     expected = (root / "data" / HAND_TUNED_FILE).read_bytes()

@@ -23,6 +23,7 @@ import httpx
 
 from api.submissions import TAG_IDEMPOTENCY_KEY
 from bench.stats import describe_ms, row
+from orchestrator.report import TERMINAL_RUN_STATUSES
 from orchestrator.samples import load_samples
 from stack.__main__ import seed_examples
 from stack.production import ProductionStack
@@ -33,7 +34,6 @@ RUNS = int(os.environ.get("BENCH_LOAD_RUNS", "200"))
 CLIENTS = int(os.environ.get("BENCH_LOAD_CLIENTS", "20"))
 MAX_CONCURRENT = int(os.environ.get("BENCH_LOAD_MAX_CONCURRENT", "4"))
 RETRY_EVERY = 10
-TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 ALL_RUNS = """
 query AllRuns($cursor: String) {
   runsOrError(cursor: $cursor, limit: 500) {
@@ -96,7 +96,10 @@ def wait_all_ended(url: str, run_ids: set[str], timeout: float) -> Counter[str]:
     while True:
         statuses = {r["runId"]: str(r["status"]) for r in dagster_runs(url)}
         ours = Counter(statuses.get(run_id, "MISSING") for run_id in run_ids)
-        if all(status in TERMINAL for status in ours.elements()) or time.monotonic() > deadline:
+        if (
+            all(status in TERMINAL_RUN_STATUSES for status in ours.elements())
+            or time.monotonic() > deadline
+        ):
             return ours
         if time.monotonic() - shown > 30:
             print("  ...", ", ".join(f"{k} {v}" for k, v in sorted(ours.items())), flush=True)

@@ -16,7 +16,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageStat
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.catalog import validate
 from orchestrator.context import Services
-from orchestrator.execution import PlanExecutor
+from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
 
 COUNT = int(os.environ.get("BENCH_RESIZE_COUNT", "500"))
@@ -62,7 +62,7 @@ def operation(root: Path) -> tuple[float, Path]:
     plan = validate(document, CATALOG)
     # Time the resize alone: run the import once, then the resize on its output.
     started = time.perf_counter()
-    outcome = PlanExecutor(plan, CATALOG, services, "bench", lambda e: None).run()
+    outcome = run_plan(plan, CATALOG, services, "bench")
     elapsed = time.perf_counter() - started
     assert outcome.succeeded, outcome.first_error
     resized = outcome.values["instructions[0]"]
@@ -73,7 +73,7 @@ def import_only(root: Path) -> float:
     document = [{"operation": "import_from_local", "parameters": {"path": "photos"}}]
     services = Services(artifacts=ArtifactStore(root / "artifacts"), data_root=root)
     started = time.perf_counter()
-    PlanExecutor(validate(document, CATALOG), CATALOG, services, "import", lambda e: None).run()
+    run_plan(validate(document, CATALOG), CATALOG, services, "import")
     return time.perf_counter() - started
 
 

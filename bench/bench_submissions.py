@@ -22,13 +22,13 @@ import httpx
 from api.dagster import LIST_RUNS
 from api.submissions import TAG_IDEMPOTENCY_KEY
 from bench.stats import describe_ms, row
+from orchestrator.report import TERMINAL_RUN_STATUSES
 from stack import Stack
 from stack.__main__ import seed_examples
 
 KEY = "bench-key-0123456789abcdef"
 TOTAL = int(os.environ.get("BENCH_SUBMISSIONS", "500"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "50"))
-TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 VALID = {"instructions": [{"operation": "import_from_local", "parameters": {"path": "examples"}}]}
 INVALID = [
     {"instructions": [{"operation": "import_from_locl", "parameters": {"path": "x"}}]},
@@ -104,7 +104,10 @@ def main() -> None:
         deadline = time.monotonic() + 1800
         while True:
             runs = all_runs(stack.dagster_url)
-            if all(r["status"] in TERMINAL for r in runs) or time.monotonic() > deadline:
+            if (
+                all(r["status"] in TERMINAL_RUN_STATUSES for r in runs)
+                or time.monotonic() > deadline
+            ):
                 break
             time.sleep(2)
         finished = time.perf_counter() - started
@@ -122,7 +125,7 @@ def main() -> None:
     duplicated = sum(1 for ids in runs_by_key.values() if len(ids) > 1)
     lost = sum(1 for key, ids in accepted.items() if runs_by_key.get(key) != sorted(ids))
     from_invalid = sum(1 for key in runs_by_key if key not in valid_keys)
-    unfinished = sum(1 for r in runs if r["status"] not in TERMINAL)
+    unfinished = sum(1 for r in runs if r["status"] not in TERMINAL_RUN_STATUSES)
 
     print(f"{TOTAL} submissions at {CLIENTS} concurrent clients (embedded stack, SQLite)")
     row("responses by status", ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())))

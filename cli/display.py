@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from api.schemas import InstructionStatus, Problem, RunDetail, StepStatus
+from orchestrator.report import TERMINAL_RUN_STATUSES
 
-TERMINAL_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
 STYLES = {
     "succeeded": "green",
     "SUCCESS": "bold green",
@@ -174,7 +174,7 @@ class ChangeLog:
 
     def update(self, detail: RunDetail) -> None:
         stamp = f"[{time.monotonic() - self.started:6.1f}s]"
-        ended = detail.status in TERMINAL_STATUSES
+        ended = detail.status in TERMINAL_RUN_STATUSES
         if not ended:
             self._run_line(stamp, detail)
         for step in (s for i in detail.instructions for s in [*i.steps, i]):
@@ -201,7 +201,7 @@ def follow(
     detail = fetch()
     if display is not None and display.rich:
         with Live(run_table(detail), console=display.console, refresh_per_second=8) as live:
-            while detail.status not in TERMINAL_STATUSES:
+            while detail.status not in TERMINAL_RUN_STATUSES:
                 time.sleep(interval)
                 detail = fetch()
                 live.update(run_table(detail))
@@ -210,7 +210,7 @@ def follow(
     while True:
         if changes is not None:
             changes.update(detail)
-        if detail.status in TERMINAL_STATUSES:
+        if detail.status in TERMINAL_RUN_STATUSES:
             break
         time.sleep(interval)
         detail = fetch()

@@ -6,7 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.artifacts import ArtifactStore, DatasetWriter
 from orchestrator.errors import Canceled
@@ -19,7 +19,10 @@ if TYPE_CHECKING:  # the connector modules load their libraries only when used
 
 @dataclass(frozen=True)
 class Services:
-    """The configured outside world. A connector's field is None when not configured."""
+    """The configured outside world. A connector's field is None when not configured.
+
+    A context manager: `with Services(...) as services:` closes the connectors at the end.
+    """
 
     artifacts: ArtifactStore
     data_root: Path | None = None
@@ -28,6 +31,17 @@ class Services:
     s3: S3Client | None = None
     drive: DriveClient | None = None
     model_server: ModelServerClient | None = None
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connectors that hold connections (the model server's HTTP client)."""
+        if self.model_server is not None:
+            self.model_server.close()
 
 
 @dataclass(frozen=True)
@@ -38,7 +52,7 @@ class OperationContext:
     node_id: str
     folder: Path
     services: Services
-    log: logging.Logger | logging.LoggerAdapter
+    log: logging.Logger | logging.LoggerAdapter[Any]
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def check_canceled(self) -> None:

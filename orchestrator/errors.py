@@ -2,6 +2,7 @@
 
 ConstellationError
 ├── InstructionsInvalid      the tree failed validation; carries every Problem
+├── NodeFailed               an instruction failed in a run; `message` is what the user is told
 ├── OperationError           an operation failed; message says what and where
 │   ├── TransientError       worth retrying (network fault, 429/5xx, timeout)
 │   ├── Canceled             the run was canceled while the operation worked
@@ -12,21 +13,35 @@ ConstellationError
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ConstellationError(Exception):
     """Base of every error raised by the orchestrator."""
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One validation problem: where it is, what was expected, what was received."""
+class Problem(BaseModel):
+    """One validation problem: where it is, what was expected, what was received.
 
-    path: str
+    The one Problem: validation makes it, the API answers with it (`ErrorBody`),
+    the CLI reads it back. Built positionally, `Problem(path, message, ...)`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str = Field(description="JSON path of the problem, e.g. instructions[1].parameters.data")
     message: str
     expected: str | None = None
     received: str | None = None
+
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        expected: str | None = None,
+        received: str | None = None,
+    ) -> None:
+        super().__init__(path=path, message=message, expected=expected, received=received)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
@@ -47,6 +62,14 @@ class InstructionsInvalid(ConstellationError):
         self.problems = problems
         lines = "\n".join(f"- {p}" for p in problems)
         super().__init__(f"{len(problems)} problem(s) in the instructions:\n{lines}")
+
+
+class NodeFailed(ConstellationError):
+    """An instruction failed in a run; `message` (with its JSON path) is what the user is told."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 class OperationError(ConstellationError):

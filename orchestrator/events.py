@@ -11,7 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from orchestrator.plan import Plan
+
 MARKER = "constellation-event: "
+PLAN_MARKER = "constellation-plan: "
 
 EventKind = Literal["started", "succeeded", "failed", "skipped", "retrying"]
 
@@ -51,4 +54,22 @@ def parse_message(message: str) -> InstructionEvent | None:
     try:
         return InstructionEvent.model_validate(json.loads(message[index + len(MARKER) :]))
     except (ValueError, ValidationError):
+        return None
+
+
+def plan_message(headline: str, plan: Plan) -> str:
+    """A log message for people (`headline`) carrying the plan's outline for programs:
+    the run's first Constellation message, so a reader of the log knows its instructions."""
+    outline = json.dumps(plan.outline(), separators=(",", ":"))
+    return f"{headline}\n{PLAN_MARKER}{outline}"
+
+
+def parse_plan(message: str) -> Plan | None:
+    """The plan carried by a `plan_message`, or None for any other message."""
+    index = message.rfind(PLAN_MARKER)
+    if index < 0:
+        return None
+    try:
+        return Plan.from_outline(json.loads(message[index + len(PLAN_MARKER) :]))
+    except (ValueError, TypeError, KeyError, ValidationError):
         return None

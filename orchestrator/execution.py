@@ -1,4 +1,4 @@
-"""Runs a plan with the semantics of DESIGN §1.
+"""Runs a plan: `run_plan(plan, catalog, services, run_id)`.
 
 - top-level instructions run in the order given;
 - nested instructions run before the instruction they feed, independent
@@ -10,57 +10,37 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.catalog.registry import Catalog
 from orchestrator.catalog.values import Value
 from orchestrator.context import OperationContext, Services
-from orchestrator.errors import ConstellationError, TransientError
+from orchestrator.errors import Canceled, ConstellationError, NodeFailed, TransientError
 from orchestrator.events import EventKind, InstructionEvent
 from orchestrator.plan import Plan, PlanNode
+from orchestrator.report import InstructionResult, RunDetail, RunFold, RunResults, RunSummary
 
 EventSink = Callable[[InstructionEvent], None]
 RESULTS_FILE = "results.json"
-
-
-class NodeFailed(Exception):
-    """An instruction failed; `message` is what the user is told."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass
-class InstructionResult:
-    """What became of one top-level instruction."""
-
-    path: str
-    operation: str
-    status: str  # succeeded | failed | skipped | canceled
-    started_at: float | None = None
-    ended_at: float | None = None
-    error: str | None = None
-    output: dict[str, Any] | None = None
-
-    @property
-    def duration_s(self) -> float | None:
-        if self.started_at is None or self.ended_at is None:
-            return None
-        return self.ended_at - self.started_at
+# How a run is told to stop: Ctrl-C here; Dagster's run worker raises its own
+# DagsterExecutionInterruptedError (jobs.py passes it), neither an Exception.
+INTERRUPTS: tuple[type[BaseException], ...] = (KeyboardInterrupt,)
 
 
 @dataclass
 class RunOutcome:
-    results: list[InstructionResult]
+    """A finished run: its report (the shape GET /runs/{id} has), the outputs, the first error."""
+
+    run_id: str
+    status: str  # SUCCESS | FAILURE | CANCELED, as Dagster names a run's end
+    detail: RunDetail
     values: dict[str, Value] = field(default_factory=dict)
     first_error: str | None = None
 
@@ -68,12 +48,58 @@ class RunOutcome:
     def succeeded(self) -> bool:
         return self.first_error is None
 
-    def as_json(self) -> list[dict[str, Any]]:
-        return [asdict(r) | {"duration_s": r.duration_s} for r in self.results]
+    @property
+    def results(self) -> list[InstructionResult]:
+        return self.run_results().results
+
+    def run_results(self) -> RunResults:
+        """The body of GET /runs/{id}/results, also written to results.json."""
+        return self.detail.results()
+
+
+def run_plan(
+    plan: Plan,
+    catalog: Catalog,
+    services: Services,
+    run_id: str,
+    *,
+    emit: EventSink | None = None,
+    log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    max_parallel: int = 4,
+    interrupts: tuple[type[BaseException], ...] = INTERRUPTS,
+) -> RunOutcome:
+    """Execute `plan` with `services`; every event goes to `emit` as it happens.
+
+    The one way to run a plan: Dagster's job, `run_instructions`, the tests and
+    the benchmarks call it. The caller owns `services` (use it as a context
+    manager to close its connectors). A failing instruction does not raise: the
+    outcome says FAILURE; `interrupts` (and `Canceled`) cancel the run, which
+    runs the remaining cleanup operations, writes results.json and re-raises.
+    """
+    executor = PlanExecutor(
+        plan,
+        catalog,
+        services,
+        run_id,
+        emit or (lambda event: None),
+        log=log,
+        max_parallel=max_parallel,
+        interrupts=interrupts,
+    )
+    return executor.run()
+
+
+@dataclass
+class _Progress:
+    """The executor's own bookkeeping while a run goes on."""
+
+    done: set[str] = field(default_factory=set)  # top-level instructions that ended
+    values: dict[str, Value] = field(default_factory=dict)
+    first_error: str | None = None
 
 
 class PlanExecutor:
-    """Executes one plan for one run."""
+    """Executes one plan for one run. `run_plan` is the way to use it."""
 
     def __init__(
         self,
@@ -82,8 +108,9 @@ class PlanExecutor:
         services: Services,
         run_id: str,
         emit: EventSink,
-        log: logging.Logger | logging.LoggerAdapter | None = None,
+        log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
         max_parallel: int = 4,
+        interrupts: tuple[type[BaseException], ...] = INTERRUPTS,
     ):
         self.plan = plan
         self.catalog = catalog
@@ -92,7 +119,11 @@ class PlanExecutor:
         self.emit = emit
         self.log = log or logging.getLogger("constellation.execution")
         self.max_parallel = max_parallel
+        self.interrupts = interrupts
         self.cancelled = threading.Event()
+        self._fold = RunFold(plan)
+        self._fold_lock = threading.Lock()
+        self._created = time.time()
         self._index = {node_id: i for i, node_id in enumerate(plan.nodes)}
         self._root_of: dict[str, str] = {}
         for root in plan.roots:
@@ -100,54 +131,56 @@ class PlanExecutor:
                 self._root_of[node.id] = root
 
     def run(self) -> RunOutcome:
-        outcome = RunOutcome(results=[])
+        progress = _Progress()
+        status = "FAILURE"
+        stops: tuple[type[BaseException], ...] = (Canceled, *self.interrupts)
         with ThreadPoolExecutor(self.max_parallel, thread_name_prefix="instruction") as pool:
             try:
                 for root in self.plan.roots:
-                    self._run_root(root, pool, outcome)
-            except BaseException:
-                # Interrupted (the run was canceled): tell the running operations to
-                # stop, then still run the cleanup operations that have not run yet.
+                    self._run_root(root, pool, progress)
+                status = "SUCCESS" if progress.first_error is None else "FAILURE"
+            except stops:
+                # The run was canceled: tell the running operations to stop, then
+                # still run the cleanup operations that have not run yet.
+                status = "CANCELED"
                 self.cancelled.set()
-                outcome.first_error = outcome.first_error or "the run was canceled"
-                done = {result.path for result in outcome.results}
+                progress.first_error = progress.first_error or "the run was canceled"
                 for root in self.plan.roots:
                     operation = self.plan.nodes[root].operation
-                    if root in done:
-                        continue
-                    if self.catalog[operation].cleanup:
-                        self._run_root(root, pool, outcome, cleanup_only=True)
-                    else:
-                        outcome.results.append(InstructionResult(root, operation, "canceled"))
+                    if root not in progress.done and self.catalog[operation].cleanup:
+                        self._run_root(root, pool, progress, cleanup_only=True)
                 raise
             finally:
+                outcome = self._outcome(status, progress)
                 self._write_results(outcome)
         return outcome
 
+    def _outcome(self, status: str, progress: _Progress) -> RunOutcome:
+        summary = RunSummary(
+            run_id=self.run_id,
+            status=status,
+            created_at=self._created,
+            started_at=self._created,
+            ended_at=time.time(),
+        )
+        with self._fold_lock:
+            detail = self._fold.detail(summary, lambda: progress.first_error or "the run failed")
+        return RunOutcome(self.run_id, status, detail, progress.values, progress.first_error)
+
     def _run_root(
-        self, root: str, pool: ThreadPoolExecutor, outcome: RunOutcome, cleanup_only: bool = False
+        self, root: str, pool: ThreadPoolExecutor, progress: _Progress, cleanup_only: bool = False
     ) -> None:
         node = self.plan.nodes[root]
         op = self.catalog[node.operation]
-        if (outcome.first_error or cleanup_only) and not op.cleanup:
+        if (progress.first_error or cleanup_only) and not op.cleanup:
             self._event("skipped", node, error="skipped after an earlier failure")
-            outcome.results.append(InstructionResult(root, node.operation, "skipped"))
+            progress.done.add(root)
             return
-        started = time.time()
         try:
-            value = self._run_tree(root, pool)
+            progress.values[root] = self._run_tree(root, pool)
         except NodeFailed as exc:
-            outcome.first_error = outcome.first_error or exc.message
-            outcome.results.append(
-                InstructionResult(root, node.operation, "failed", started, time.time(), exc.message)
-            )
-        else:
-            outcome.values[root] = value
-            outcome.results.append(
-                InstructionResult(
-                    root, node.operation, "succeeded", started, time.time(), output=value.summary()
-                )
-            )
+            progress.first_error = progress.first_error or exc.message
+        progress.done.add(root)
 
     def _run_tree(self, root: str, pool: ThreadPoolExecutor) -> Value:
         nodes = self.plan.subtree(root)
@@ -238,18 +271,19 @@ class PlanExecutor:
         return NodeFailed(message)
 
     def _event(self, kind: EventKind, node: PlanNode, **fields: Any) -> None:
-        self.emit(
-            InstructionEvent(
-                kind=kind,
-                path=node.id,
-                operation=node.operation,
-                root=self._root_of[node.id],
-                at=time.time(),
-                **fields,
-            )
+        event = InstructionEvent(
+            kind=kind,
+            path=node.id,
+            operation=node.operation,
+            root=self._root_of[node.id],
+            at=time.time(),
+            **fields,
         )
+        with self._fold_lock:
+            self._fold.add(event)
+        self.emit(event)
 
     def _write_results(self, outcome: RunOutcome) -> None:
         folder = self.services.artifacts.run_folder(self.run_id)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / RESULTS_FILE).write_text(json.dumps(outcome.as_json(), indent=2))
+        (folder / RESULTS_FILE).write_text(outcome.run_results().model_dump_json(indent=2))

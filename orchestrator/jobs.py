@@ -8,8 +8,8 @@ import dagster as dg
 from orchestrator.catalog.validation import validate
 from orchestrator.context import Services
 from orchestrator.errors import InstructionsInvalid
-from orchestrator.events import InstructionEvent
-from orchestrator.execution import PlanExecutor
+from orchestrator.events import InstructionEvent, plan_message
+from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
 from orchestrator.plan import Plan
 from orchestrator.resources import (
@@ -80,10 +80,11 @@ def generate_dynamic_job_configs(context: dg.OpExecutionContext) -> dict[str, An
             metadata={"problems": dg.MetadataValue.json([p.as_dict() for p in exc.problems])},
             allow_retries=False,
         ) from exc
-    context.log.info(
+    headline = (
         f"planned {len(plan.roots)} instruction(s), {len(plan.nodes)} operation(s): "
         + ", ".join(plan.nodes[root].operation for root in plan.roots)
     )
+    context.log.info(plan_message(headline, plan))  # GET /runs/{id} reads the plan here
     return plan.model_dump()
 
 
@@ -99,14 +100,6 @@ def parse_and_execute_job(
 ) -> dict[str, Any]:
     """Execute the plan: nested first, top level in order, cleanup always."""
     settings = OrchestratorSettings()
-    services = Services(
-        artifacts=artifact_store.store(),
-        data_root=data_root.path(),
-        workers=settings.workers,
-        s3=s3.client(),
-        drive=google_drive.client(),
-        model_server=model_server.client(),
-    )
     lock = threading.Lock()
 
     def emit(event: InstructionEvent) -> None:
@@ -116,28 +109,33 @@ def parse_and_execute_job(
             else:
                 context.log.info(event.to_message())
 
-    executor = PlanExecutor(
-        Plan.model_validate(plan),
-        CATALOG,
-        services,
-        context.run_id,
-        emit,
-        log=context.log,  # type: ignore[arg-type]
-        max_parallel=settings.max_parallel,
-    )
-    try:
-        outcome = executor.run()
-    finally:
-        if services.model_server is not None:
-            services.model_server.close()
-    results = outcome.as_json()
+    with Services(
+        artifacts=artifact_store.store(),
+        data_root=data_root.path(),
+        workers=settings.workers,
+        s3=s3.client(),
+        drive=google_drive.client(),
+        model_server=model_server.client(),
+    ) as services:
+        outcome = run_plan(
+            Plan.model_validate(plan),
+            CATALOG,
+            services,
+            context.run_id,
+            emit=emit,
+            log=context.log,
+            max_parallel=settings.max_parallel,
+            # What Dagster raises in the op when the run is terminated.
+            interrupts=(dg.DagsterExecutionInterruptedError, KeyboardInterrupt),
+        )
+    results = outcome.run_results().model_dump(mode="json")
     if not outcome.succeeded:
         raise dg.Failure(
             description=outcome.first_error,
             metadata={"results": dg.MetadataValue.json(results)},
             allow_retries=False,
         )
-    return {"results": results}
+    return results
 
 
 @dg.job(

@@ -13,32 +13,29 @@ For notebooks, scripts and tests of new operations::
     run.values["instructions[0]"]  # the output itself, e.g. a Dataset
 
 The instructions are validated by the same catalog and executed by the same
-`PlanExecutor` as a Dagster run, and the results are built by the API's own
-view builders from the same instruction events, so their shape is the API's.
+`run_plan` as a Dagster run, and reported by the same `orchestrator.report`
+fold of the same instruction events, so their shape is the API's.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from api.dagster import LogLine, RunRecord
-from api.run_views import build_detail, build_results
-from api.schemas import RunDetail, RunResults
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.catalog.registry import Catalog, Operation
 from orchestrator.catalog.validation import validate
 from orchestrator.catalog.values import Value
 from orchestrator.context import Services
 from orchestrator.events import InstructionEvent
-from orchestrator.execution import PlanExecutor
+from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
-from orchestrator.plan import Plan
+from orchestrator.report import RunDetail, RunResults
 from orchestrator.settings import OrchestratorSettings
 
 
@@ -107,18 +104,14 @@ def run_instructions(
         if on_event is not None:
             on_event(event)
 
-    created = time.time()
-    executor = PlanExecutor(
-        plan, catalog, services, run_id, record, max_parallel=settings.max_parallel
-    )
-    try:
-        outcome = executor.run()
-    finally:
-        if own_services and services.model_server is not None:
-            services.model_server.close()
-    status = "SUCCESS" if outcome.succeeded else "FAILURE"
-    detail = _detail(run_id, status, created, plan, events)
-    return LocalRun(run_id, detail, build_results(detail), dict(outcome.values), events)
+    with ExitStack() as closing:
+        if own_services:  # the caller's services stay open for the caller
+            closing.enter_context(services)
+        outcome = run_plan(
+            plan, catalog, services, run_id, emit=record, max_parallel=settings.max_parallel
+        )
+    detail = outcome.detail
+    return LocalRun(run_id, detail, detail.results(), dict(outcome.values), events)
 
 
 def services_from_settings(
@@ -137,19 +130,3 @@ def services_from_settings(
         drive=GoogleDriveResource().client(),
         model_server=ModelServerResource().client(),
     )
-
-
-def _detail(
-    run_id: str, status: str, created: float, plan: Plan, events: list[InstructionEvent]
-) -> RunDetail:
-    """GET /runs/{id} for this run: the API's builder fed the events as log lines."""
-    record = RunRecord(
-        run_id=run_id,
-        status=status,
-        created_at=created,
-        started_at=created,
-        ended_at=time.time(),
-        tags={},
-    )
-    lines = [LogLine(event.to_message(), event.at, step_key=None) for event in events]
-    return build_detail(record, lines, plan)

@@ -38,6 +38,29 @@ class Plan(BaseModel):
             stack.extend((child, False) for child in node.inputs.values())
         return order
 
+    def outline(self) -> list[Any]:
+        """The plan's shape without its literals, compact enough to travel with the run
+        (in its log): each root as `[operation, {parameter: child}]`. Ids follow from it."""
+
+        def shape(node_id: str) -> list[Any]:
+            node = self.nodes[node_id]
+            return [node.operation, {name: shape(child) for name, child in node.inputs.items()}]
+
+        return [shape(root) for root in self.roots]
+
+    @classmethod
+    def from_outline(cls, outline: list[Any]) -> Plan:
+        """The plan an `outline()` describes, with empty literals: enough to report a run."""
+        nodes: dict[str, PlanNode] = {}
+        roots = [f"instructions[{index}]" for index in range(len(outline))]
+        stack = list(zip(roots, outline, strict=True))
+        while stack:
+            node_id, (operation, children) = stack.pop()
+            inputs = {name: f"{node_id}.parameters.{name}" for name in children}
+            nodes[node_id] = PlanNode(id=node_id, operation=operation, literals={}, inputs=inputs)
+            stack.extend((inputs[name], child) for name, child in children.items())
+        return cls(roots=roots, nodes=nodes)
+
     def describe(self) -> list[dict[str, Any]]:
         """The plan as the API's `/validate` shows it."""
         return [self._describe(root) for root in self.roots]

@@ -1,4 +1,4 @@
-"""Run instructions the way a Dagster run does: validate with the catalog, then PlanExecutor."""
+"""Run instructions the way a Dagster run does: validate with the catalog, then `run_plan`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from orchestrator.artifacts import ArtifactStore
 from orchestrator.catalog import validate
 from orchestrator.context import Services
 from orchestrator.events import InstructionEvent
-from orchestrator.execution import PlanExecutor, RunOutcome
+from orchestrator.execution import RunOutcome, run_plan
 from orchestrator.operations import CATALOG
 
 
@@ -23,4 +23,4 @@ def run_pipeline(
     plan = validate({"instructions": instructions}, CATALOG)
     services = Services(artifacts=ArtifactStore(artifacts), **connectors)
     sink = events if events is not None else []
-    return PlanExecutor(plan, CATALOG, services, "test-run", sink.append).run()
+    return run_plan(plan, CATALOG, services, "test-run", emit=sink.append)

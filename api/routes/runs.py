@@ -2,11 +2,11 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import CatalogDep, DagsterDep, SettingsDep
-from api.run_views import build_detail, build_results, plan_of, summary_fields
-from api.schemas import CancelResponse, ErrorBody, RunDetail, RunList, RunResults, RunSummary
+from api.run_views import RunReports, summary_of
+from api.schemas import CancelResponse, ErrorBody, RunDetail, RunList, RunResults
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -27,26 +27,34 @@ async def list_runs(
 ) -> RunList:
     """Recent pipeline runs, newest first."""
     records = await dagster.list_runs(statuses=list(status or []), limit=limit, cursor=cursor)
-    runs = [RunSummary(**summary_fields(r)) for r in records]
+    runs = [summary_of(r) for r in records]
     return RunList(runs=runs, next_cursor=runs[-1].run_id if len(runs) == limit else None)
 
 
+def run_reports(
+    request: Request, dagster: DagsterDep, catalog: CatalogDep, settings: SettingsDep
+) -> RunReports:
+    """The app's one `RunReports` (made on first use, again if the Dagster client changed)."""
+    state = request.app.state
+    reports: RunReports | None = getattr(state, "run_reports", None)
+    if reports is None or reports.dagster is not dagster:
+        reports = state.run_reports = RunReports(dagster, catalog, settings.limits)
+    return reports
+
+
+RunReportsDep = Annotated[RunReports, Depends(run_reports)]
+
+
 @router.get("/{run_id}", response_model=RunDetail, responses=NOT_FOUND)
-async def get_run(
-    run_id: str, dagster: DagsterDep, catalog: CatalogDep, settings: SettingsDep
-) -> RunDetail:
+async def get_run(run_id: str, reports: RunReportsDep) -> Response:
     """The run's status and each instruction's status, timings and error."""
-    record = await dagster.get_run(run_id)
-    lines = await dagster.run_logs(run_id)
-    return build_detail(record, lines, plan_of(record, catalog, settings.limits))
+    return Response(await reports.detail_json(run_id), media_type="application/json")
 
 
 @router.get("/{run_id}/results", response_model=RunResults, responses=NOT_FOUND)
-async def get_results(
-    run_id: str, dagster: DagsterDep, catalog: CatalogDep, settings: SettingsDep
-) -> RunResults:
+async def get_results(run_id: str, reports: RunReportsDep) -> RunResults:
     """Each top-level instruction's output: a JSON summary plus artifact references."""
-    return build_results(await get_run(run_id, dagster, catalog, settings))
+    return (await reports.detail(run_id)).results()
 
 
 @router.post(

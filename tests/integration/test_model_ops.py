@@ -17,7 +17,7 @@ from orchestrator.catalog import validate
 from orchestrator.connectors.model_server import ClientConfig, ModelServerClient
 from orchestrator.context import Services
 from orchestrator.events import InstructionEvent
-from orchestrator.execution import PlanExecutor, RunOutcome
+from orchestrator.execution import RunOutcome, run_plan
 from orchestrator.operations import CATALOG
 from tests.fixtures.mlserver import MLServer
 
@@ -51,8 +51,8 @@ def run(
         model_server=client,
     )
     plan = validate({"instructions": instructions}, CATALOG)
-    with client:
-        return PlanExecutor(plan, CATALOG, services, "run1", emit).run()
+    with services:
+        return run_plan(plan, CATALOG, services, "run1", emit=emit)
 
 
 def seed_pipeline(model: str, folder: str, **inference: object) -> list[dict]:

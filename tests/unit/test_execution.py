@@ -1,9 +1,9 @@
-"""The semantics of DESIGN §1, with a small in-memory catalog."""
+"""How a plan runs (`run_plan`), with a small in-memory catalog."""
 
 from __future__ import annotations
 
+import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +15,23 @@ from orchestrator.catalog import Catalog, Dataset, RetryPolicy, operation, valid
 from orchestrator.context import OperationContext, Services
 from orchestrator.errors import OperationError, TransientError
 from orchestrator.events import InstructionEvent, parse_message
-from orchestrator.execution import PlanExecutor
+from orchestrator.execution import RunOutcome, run_plan
 
 calls: list[str] = []
 lock = threading.Lock()
+BARRIER_TIMEOUT_S = 30  # generous: the barrier breaks only if the siblings never meet
+barriers: dict[int, threading.Barrier] = {}
+
+
+def barrier(parties: int) -> threading.Barrier:
+    with lock:
+        return barriers.setdefault(parties, threading.Barrier(parties, timeout=BARRIER_TIMEOUT_S))
 
 
 class MakeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    sleep: float = 0.0
+    meet: int = 0  # wait until this many `make`s with `meet` have started (a barrier)
     fail: bool = False
 
 
@@ -46,9 +53,10 @@ def record(entry: str) -> None:
 
 @operation(name="make", output=Dataset)
 def make(params: MakeParams, ctx: OperationContext) -> Dataset:
-    """Write one file called `name`, after `sleep` seconds; fail on request."""
+    """Write one file called `name`, after meeting `meet` siblings; fail on request."""
     record(f"start {params.name}")
-    time.sleep(params.sleep)
+    if params.meet:
+        barrier(params.meet).wait()  # BrokenBarrierError if the others never start
     if params.fail:
         raise OperationError(f"{params.name} failed on purpose")
     writer = ctx.dataset_writer()
@@ -73,6 +81,13 @@ def cleanup(params: CleanupParams, ctx: OperationContext) -> Dataset:
     return Dataset(root=str(ctx.folder), items=())
 
 
+@operation(name="failing_cleanup", output=Dataset, cleanup=True)
+def failing_cleanup(params: CleanupParams, ctx: OperationContext) -> Dataset:
+    """A cleanup operation that runs after a failure, and fails too."""
+    record(f"cleanup {params.name}")
+    raise OperationError(f"cleanup of {params.name} failed too")
+
+
 attempts = {"flaky": 0}
 
 
@@ -91,17 +106,26 @@ def buggy(params: CleanupParams, ctx: OperationContext) -> Dataset:
     return {}["missing"]  # type: ignore[no-any-return]
 
 
-CATALOG = Catalog([make, join, cleanup, flaky, buggy])
+class Interrupt(BaseException):
+    """Stands in for what Dagster raises in the op when a run is terminated."""
 
 
-def run(document: Any, tmp_path: Path) -> tuple[Any, list[InstructionEvent]]:
+@operation(name="interrupted", output=Dataset)
+def interrupted(params: CleanupParams, ctx: OperationContext) -> Dataset:
+    """The run is told to stop while this runs."""
+    raise Interrupt()
+
+
+CATALOG = Catalog([interrupted, make, join, cleanup, failing_cleanup, flaky, buggy])
+
+
+def run(document: Any, tmp_path: Path) -> tuple[RunOutcome, list[InstructionEvent]]:
     calls.clear()
+    barriers.clear()
     events: list[InstructionEvent] = []
     plan = validate(document, CATALOG)
-    executor = PlanExecutor(
-        plan, CATALOG, Services(artifacts=ArtifactStore(tmp_path)), "run1", events.append
-    )
-    return executor.run(), events
+    services = Services(artifacts=ArtifactStore(tmp_path))
+    return run_plan(plan, CATALOG, services, "run1", emit=events.append), events
 
 
 def mk(name: str, **extra: Any) -> dict[str, Any]:
@@ -112,17 +136,15 @@ def test_nested_run_first_and_independent_siblings_run_concurrently(tmp_path: Pa
     document = [
         {
             "operation": "join",
-            "parameters": {"left": mk("a", sleep=0.3), "right": mk("b", sleep=0.3)},
+            "parameters": {"left": mk("a", meet=2), "right": mk("b", meet=2)},
         }
     ]
-    started = time.perf_counter()
     outcome, _ = run(document, tmp_path)
-    elapsed = time.perf_counter() - started
 
-    assert outcome.succeeded
+    # Each sibling waits at a barrier for the other: run one after the other, they never meet.
+    assert outcome.succeeded, outcome.first_error
     assert calls[-1] == "join"
     assert set(calls[:2]) == {"start a", "start b"}, "siblings start before either ends"
-    assert elapsed < 0.55
     assert [item.name for item in outcome.values["instructions[0]"].items] == ["a", "b"]
 
 
@@ -154,8 +176,11 @@ def test_a_nested_failure_fails_its_instruction_with_the_nested_path(tmp_path: P
 
 
 def test_the_first_error_wins_over_a_later_cleanup_failure(tmp_path: Path) -> None:
-    document = [mk("x", fail=True), {"operation": "buggy", "parameters": {"name": "y"}}]
+    document = [mk("x", fail=True), {"operation": "failing_cleanup", "parameters": {"name": "y"}}]
     outcome, _ = run(document, tmp_path)
+    assert calls == ["start x", "cleanup y"]
+    assert [r.status for r in outcome.results] == ["failed", "failed"]
+    assert outcome.results[1].error == "instructions[1] (failing_cleanup): cleanup of y failed too"
     assert outcome.first_error == "instructions[0] (make): x failed on purpose"
 
 
@@ -181,9 +206,60 @@ def test_events_round_trip_through_log_messages(tmp_path: Path) -> None:
 
 
 def test_results_are_recorded_in_the_run_folder(tmp_path: Path) -> None:
-    run([mk("a")], tmp_path)
+    outcome, _ = run([mk("a")], tmp_path)
     results = (tmp_path / "run1" / "results.json").read_text()
     assert '"status": "succeeded"' in results
+    assert json.loads(results) == outcome.run_results().model_dump(mode="json")
+    assert json.loads(results)["status"] == "SUCCESS"
+
+
+def join_of(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+    return {"operation": "join", "parameters": {"left": left, "right": right}}
+
+
+def test_the_nested_steps_of_a_skipped_instruction_are_skipped(tmp_path: Path) -> None:
+    outcome, _ = run([mk("x", fail=True), join_of(mk("a"), mk("b"))], tmp_path)
+    skipped = outcome.detail.instructions[1]
+    assert skipped.status == "skipped"
+    assert [s.status for s in skipped.steps] == ["skipped", "skipped"]
+    assert outcome.status == "FAILURE"
+
+
+def test_an_interrupt_cancels_the_run_and_the_cleanup_still_runs(tmp_path: Path) -> None:
+    document = [
+        mk("a"),
+        {"operation": "interrupted", "parameters": {"name": "i"}},
+        join_of(mk("b"), mk("c")),
+        {"operation": "cleanup", "parameters": {"name": "model"}},
+    ]
+    calls.clear()
+    plan = validate(document, CATALOG)
+    services = Services(artifacts=ArtifactStore(tmp_path))
+    with pytest.raises(Interrupt):
+        run_plan(plan, CATALOG, services, "run1", interrupts=(Interrupt,))
+
+    assert calls == ["start a", "end a", "cleanup model"]
+    results = json.loads((tmp_path / "run1" / "results.json").read_text())
+    assert results["status"] == "CANCELED"
+    assert [r["status"] for r in results["results"]] == [
+        "succeeded",
+        "canceled",
+        "canceled",
+        "succeeded",
+    ]
+
+
+def test_an_operation_that_is_canceled_fails_its_instruction(tmp_path: Path) -> None:
+    @operation(name="stops", output=Dataset)
+    def stops(params: CleanupParams, ctx: OperationContext) -> Dataset:
+        ctx.cancelled.set()
+        ctx.check_canceled()
+        raise AssertionError("check_canceled() did not raise")
+
+    catalog = Catalog([stops])
+    plan = validate([{"operation": "stops", "parameters": {"name": "s"}}], catalog)
+    outcome = run_plan(plan, catalog, Services(artifacts=ArtifactStore(tmp_path)), "run1")
+    assert outcome.first_error == "instructions[0] (stops): canceled"
 
 
 @pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "~/x", ".."])

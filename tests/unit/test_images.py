@@ -9,7 +9,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageStat
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.catalog import validate
 from orchestrator.context import Services
-from orchestrator.execution import PlanExecutor
+from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
 from orchestrator.operations.images import ResizeImageParams, resize_file
 
@@ -58,9 +58,7 @@ def test_resize_keeps_names_and_order_and_refuses_non_images(tmp_path: Path) -> 
         }
     ]
     services = Services(artifacts=ArtifactStore(tmp_path / "art"), data_root=tmp_path / "data")
-    outcome = PlanExecutor(
-        validate(document, CATALOG), CATALOG, services, "r1", lambda e: None
-    ).run()
+    outcome = run_plan(validate(document, CATALOG), CATALOG, services, "r1")
     assert outcome.succeeded, outcome.first_error
     resized = outcome.values["instructions[0]"]
     assert resized.type_name == "list"
@@ -69,7 +67,5 @@ def test_resize_keeps_names_and_order_and_refuses_non_images(tmp_path: Path) -> 
         assert (image.size, image.mode) == ((10, 8), "RGBA")
 
     (data / "notes.txt").write_text("not an image")
-    outcome = PlanExecutor(
-        validate(document, CATALOG), CATALOG, services, "r2", lambda e: None
-    ).run()
+    outcome = run_plan(validate(document, CATALOG), CATALOG, services, "r2")
     assert "cannot read 'notes.txt' as an image" in outcome.first_error

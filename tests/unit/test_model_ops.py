@@ -17,7 +17,7 @@ from orchestrator.catalog import DataItem, validate
 from orchestrator.connectors.model_server import Tensor
 from orchestrator.context import Services
 from orchestrator.errors import InstructionsInvalid, OperationError
-from orchestrator.execution import PlanExecutor, RunOutcome
+from orchestrator.execution import RunOutcome, run_plan
 from orchestrator.operations import CATALOG
 from orchestrator.operations.model import (
     Block,
@@ -225,7 +225,7 @@ def write_rows(folder: Path, count: int, features: int = 4) -> list[list[float]]
 
 def run(instructions: list[dict], services: Services) -> RunOutcome:
     plan = validate({"instructions": instructions}, CATALOG)
-    return PlanExecutor(plan, CATALOG, services, "run1", emit=lambda event: None).run()
+    return run_plan(plan, CATALOG, services, "run1")
 
 
 def pipeline(model: str, data: dict, **inference: object) -> list[dict]:

@@ -1,0 +1,207 @@
+"""What became of a run: its instruction events folded into statuses.
+
+One shape for every reader of a run's outcome: the executor's `RunOutcome`,
+`RUN_ID/results.json`, the Dagster Failure metadata, `run_instructions()` and
+the API's `GET /runs/{id}` and `GET /runs/{id}/results` all come from `RunFold`
+and are these models.
+
+`RunFold` takes events one at a time (`add`), so a reader of a growing log
+folds only what is new; `detail()` is cheap to call again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from orchestrator.events import InstructionEvent
+from orchestrator.plan import Plan
+
+# The run statuses after which nothing changes any more: the one copy.
+TERMINAL_RUN_STATUSES: frozenset[str] = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+
+InstructionState = Literal[
+    "pending", "running", "succeeded", "failed", "skipped", "canceled", "retrying"
+]
+UNFINISHED = frozenset({"pending", "running", "retrying"})
+
+
+class StepStatus(BaseModel):
+    path: str
+    operation: str
+    status: InstructionState
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_s: float | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
+class InstructionStatus(StepStatus):
+    output: dict[str, Any] | None = Field(None, description="JSON summary and artifact reference.")
+    steps: list[StepStatus] = Field(default_factory=list, description="Nested instructions.")
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    status: str = Field(description="Dagster's run status: QUEUED, STARTED, SUCCESS, FAILURE, ...")
+    created_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+
+
+class InstructionResult(BaseModel):
+    path: str
+    operation: str
+    status: InstructionState
+    output: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class RunResults(BaseModel):
+    run_id: str
+    status: str
+    complete: bool = Field(description="True once the run has ended.")
+    results: list[InstructionResult]
+
+
+class RunDetail(RunSummary):
+    error: str | None = None
+    instructions: list[InstructionStatus]
+
+    def results(self) -> RunResults:
+        """Each top-level instruction's output and error: the body of GET /runs/{id}/results."""
+        return RunResults(
+            run_id=self.run_id,
+            status=self.status,
+            complete=self.status in TERMINAL_RUN_STATUSES,
+            results=[
+                InstructionResult(
+                    path=i.path,
+                    operation=i.operation,
+                    status=i.status,
+                    output=i.output,
+                    error=i.error,
+                )
+                for i in self.instructions
+            ],
+        )
+
+
+class _Step:
+    """One node's state, folded from its events as they come."""
+
+    __slots__ = ("attempts", "ended_at", "error", "output", "started_at", "status")
+
+    def __init__(self) -> None:
+        self.status: InstructionState = "pending"
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.attempts = 0
+        self.error: str | None = None
+        self.output: dict[str, Any] | None = None
+
+    def add(self, event: InstructionEvent) -> None:
+        if event.kind == "started":
+            self.started_at = self.started_at or event.at
+            self.status = "running"
+            self.attempts = max(self.attempts, 1)
+        elif event.kind == "retrying":
+            self.status = "retrying"
+            self.attempts = event.attempt + 1
+            self.error = event.error
+        else:
+            self.status = event.kind
+            self.ended_at = event.at
+            self.attempts = max(self.attempts, event.attempt)
+            self.error = event.error if event.kind != "succeeded" else None
+            if event.kind == "succeeded":
+                self.output = event.output
+
+    def status_of(self, path: str, operation: str) -> StepStatus:
+        return StepStatus(
+            path=path,
+            operation=operation,
+            status=self.status,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            duration_s=_duration(self.started_at, self.ended_at),
+            attempts=self.attempts,
+            error=self.error,
+        )
+
+
+_NOTHING_YET = _Step()
+
+
+class RunFold:
+    """A run's events folded into per-instruction state, one event at a time."""
+
+    def __init__(self, plan: Plan | None):
+        self.plan = plan
+        self._steps: dict[str, _Step] = {}
+
+    def add(self, event: InstructionEvent) -> None:
+        step = self._steps.get(event.path)
+        if step is None:
+            step = self._steps[event.path] = _Step()
+        step.add(event)
+
+    def detail(
+        self, summary: RunSummary, run_failure: Callable[[], str] = lambda: "the run failed"
+    ) -> RunDetail:
+        """The run as GET /runs/{id} shows it. `run_failure` says why a run failed when
+        no instruction did (it reads Dagster's log, so it is asked only then)."""
+        plan = self.plan
+        status = summary.status
+        instructions = [self._instruction(root, status) for root in plan.roots] if plan else []
+        errors = [i.error for i in instructions if i.status == "failed" and i.error]
+        if not errors and status == "FAILURE":
+            errors = [run_failure()]
+            for instruction in instructions:
+                if instruction.status == "running":  # the run died under it
+                    instruction.status = "failed"
+                    instruction.error = errors[0]
+        return RunDetail(
+            **summary.model_dump(), error=errors[0] if errors else None, instructions=instructions
+        )
+
+    def _instruction(self, root: str, run_status: str) -> InstructionStatus:
+        """A top-level instruction's status, folding in the nested instructions under it."""
+        assert self.plan is not None
+        nodes = self.plan.subtree(root)  # children first, the root last
+        steps = [self._steps.get(n.id, _NOTHING_YET).status_of(n.id, n.operation) for n in nodes]
+        own = steps.pop()
+        status = InstructionStatus(**own.model_dump(), steps=steps)
+        started = [s.started_at for s in [own, *steps] if s.started_at]
+        status.started_at = min(started) if started else None
+        if status.status == "pending" and status.started_at:
+            status.status = "running"
+        failed = next((s for s in [*steps, own] if s.status == "failed"), None)
+        if failed is not None:
+            status.status = "failed"
+            status.error = f"{failed.path} ({failed.operation}): {failed.error}"
+            status.ended_at = failed.ended_at
+        if status.status == "succeeded":
+            status.output = self._steps[root].output
+        if run_status in TERMINAL_RUN_STATUSES:
+            status.status = _ended(status.status, run_status)
+            for step in steps:  # a skipped or canceled instruction's nested steps never ran
+                step.status = _ended(step.status, run_status)
+        status.duration_s = _duration(status.started_at, status.ended_at)
+        return status
+
+
+def _ended(state: InstructionState, run_status: str) -> InstructionState:
+    """What an unfinished state means once the run has ended."""
+    if run_status == "CANCELED" and state in UNFINISHED:
+        return "canceled"
+    if state in {"pending", "retrying"}:
+        return "skipped"
+    return state
+
+
+def _duration(started: float | None, ended: float | None) -> float | None:
+    return ended - started if started and ended else None
