@@ -1,9 +1,26 @@
-"""Why a run failed, read from Dagster's event log when no instruction says."""
+"""A run as GET /runs/{id} shows it: why it failed when no instruction says, and the
+incremental reading of its log."""
 
 from __future__ import annotations
 
-from api.dagster import LogLine
-from api.run_views import run_failure
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from api.dagster import LogLine, LogPage, RunRecord
+from api.errors import RunNotFound
+from api.run_views import RunReports, build_detail, plan_of, run_failure
+from api.submissions import run_config
+from orchestrator.artifacts import ArtifactStore
+from orchestrator.catalog.validation import Limits, validate
+from orchestrator.context import Services
+from orchestrator.events import InstructionEvent, parse_plan, plan_message
+from orchestrator.execution import run_plan
+from orchestrator.operations import CATALOG
+from orchestrator.report import RunDetail
 
 
 def line(kind: str, message: str, error: str | None = None) -> LogLine:
@@ -47,3 +64,155 @@ def test_a_specific_run_failure_message_is_kept() -> None:
     lines = [line("RunFailureEvent", "Exceeded maximum runtime of 60 seconds.")]
     assert run_failure(lines) == "Exceeded maximum runtime of 60 seconds."
     assert run_failure([]) == "the run failed"
+
+
+# GET /runs/{id} polls: RunReports reads each run's log once, incrementally.
+
+DOCUMENT = {
+    "instructions": [
+        {"operation": "import_from_local", "parameters": {"path": "notes"}},
+        {"operation": "import_from_local", "parameters": {"path": "no-such-folder"}},
+        {
+            "operation": "dict_to_list",
+            "parameters": {
+                "data": {"operation": "import_from_local", "parameters": {"path": "notes"}}
+            },
+        },
+    ]
+}
+
+
+class FakeDagster:
+    """What RunReports asks of DagsterClient, answered from a list of log lines."""
+
+    def __init__(self, record: RunRecord, lines: list[LogLine]):
+        self.record = record
+        self.lines = lines
+        self.pages: list[str | None] = []  # the cursor of every log page asked for
+        self.configs = 0
+
+    async def get_run(self, run_id: str, *, config: bool = False) -> RunRecord:
+        if run_id != self.record.run_id:
+            raise RunNotFound(f"no run with id {run_id!r}")
+        self.configs += config
+        return self.record
+
+    async def run_log_page(self, run_id: str, cursor: str | None, limit: int = 2) -> LogPage:
+        self.pages.append(cursor)
+        start = int(cursor or 0)
+        page = self.lines[start : start + limit]
+        return LogPage(page, str(start + len(page)), start + limit < len(self.lines))
+
+
+@pytest.fixture
+def finished_run(tmp_path: Path) -> tuple[RunRecord, list[LogLine]]:
+    """A FAILURE run of DOCUMENT: its record and its Dagster log, plan message first."""
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("a")
+    plan = validate(DOCUMENT, CATALOG)
+    events: list[InstructionEvent] = []
+    services = Services(artifacts=ArtifactStore(tmp_path / "artifacts"), data_root=tmp_path)
+    run_plan(plan, CATALOG, services, "r1", emit=events.append)
+    lines = [line("LogMessageEvent", plan_message("planned 3 instruction(s)", plan))]
+    lines += [line("LogMessageEvent", event.to_message()) for event in events]
+    lines.append(line("RunFailureEvent", "Execution of run for build_execute_job failed."))
+    config = yaml.safe_dump(run_config(DOCUMENT))
+    record = RunRecord("r1", "FAILURE", 1.0, 1.0, 2.0, {}, run_config_yaml=config)
+    return record, lines
+
+
+def detail_of(reports: RunReports, run_id: str = "r1") -> RunDetail:
+    return asyncio.run(reports.detail(run_id))
+
+
+def reports_for(dagster: FakeDagster) -> RunReports:
+    return RunReports(dagster, CATALOG, Limits())  # type: ignore[arg-type]
+
+
+def test_incremental_reads_give_what_reading_the_whole_log_gives(
+    finished_run: tuple[RunRecord, list[LogLine]],
+) -> None:
+    record, lines = finished_run
+    whole = build_detail(record, lines, plan_of(record, CATALOG, Limits()))
+    running = replace(record, status="STARTED", ended_at=None)
+    dagster = FakeDagster(running, lines[:3])
+    reports = reports_for(dagster)
+
+    assert detail_of(reports).instructions[0].status in {"running", "succeeded"}
+    dagster.lines, dagster.record = lines, record
+    dagster.pages.clear()
+    assert detail_of(reports) == whole
+    assert dagster.pages[0] == "3", "the second poll starts where the first ended"
+    assert dagster.configs == 0, "the plan came from the log, not the run config"
+    assert whole.error == (
+        "instructions[1] (import_from_local): path 'no-such-folder' does not exist under the "
+        "data root"
+    )
+
+
+def test_a_finished_run_is_kept_whole_and_read_again_after_a_restart(
+    finished_run: tuple[RunRecord, list[LogLine]],
+) -> None:
+    record, lines = finished_run
+    dagster = FakeDagster(record, lines)
+    reports = reports_for(dagster)
+    first = detail_of(reports)
+    detail_of(reports)  # reads nothing new: from now on the answer is kept
+    asked = len(dagster.pages)
+    assert detail_of(reports) == first
+    assert len(dagster.pages) == asked, "no log read for a finished run already read"
+    assert detail_of(reports_for(FakeDagster(record, lines))) == first, "a new process agrees"
+    with pytest.raises(RunNotFound):
+        detail_of(reports, "gone")
+
+
+def test_a_queued_run_shows_its_plan_from_the_run_config_read_once(
+    finished_run: tuple[RunRecord, list[LogLine]],
+) -> None:
+    record, _ = finished_run
+    dagster = FakeDagster(replace(record, status="QUEUED", ended_at=None), [])
+    reports = reports_for(dagster)
+    for _ in range(3):
+        detail = detail_of(reports)
+    assert [i.status for i in detail.instructions] == ["pending"] * 3
+    assert dagster.configs == 1
+
+
+def test_the_nested_steps_of_a_skipped_instruction_are_skipped_after_the_run(
+    finished_run: tuple[RunRecord, list[LogLine]],
+) -> None:
+    record, lines = finished_run
+    skipped = detail_of(reports_for(FakeDagster(record, lines))).instructions[2]
+    assert skipped.status == "skipped"
+    assert [s.status for s in skipped.steps] == ["skipped"]
+    canceled = replace(record, status="CANCELED")
+    without_skip = [
+        line
+        for line in lines
+        if "skipped" not in line.message or "constellation-plan" in line.message
+    ]
+    stopped = detail_of(reports_for(FakeDagster(canceled, without_skip))).instructions[2]
+    assert stopped.status == "canceled"
+    assert [s.status for s in stopped.steps] == ["canceled"]
+
+
+def test_the_cache_holds_a_bounded_number_of_runs(
+    finished_run: tuple[RunRecord, list[LogLine]],
+) -> None:
+    record, lines = finished_run
+    reports = RunReports(FakeDagster(record, lines), CATALOG, Limits(), capacity=1)  # type: ignore[arg-type]
+    detail_of(reports)
+    assert len(reports._runs) == 1
+    reports._state("another")
+    assert list(reports._runs) == ["another"]
+
+
+def test_a_plan_travels_as_its_outline() -> None:
+    plan = validate(DOCUMENT, CATALOG)
+    carried = parse_plan(plan_message("planned", plan))
+    assert carried is not None
+    assert carried.roots == plan.roots
+    assert {n.id: (n.operation, n.inputs) for n in carried.nodes.values()} == {
+        n.id: (n.operation, n.inputs) for n in plan.nodes.values()
+    }
+    assert parse_plan("planned\nconstellation-plan: [[1]]") is None
