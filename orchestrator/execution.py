@@ -148,7 +148,7 @@ class PlanExecutor:
                 for root in self.plan.roots:
                     operation = self.plan.nodes[root].operation
                     if root not in progress.done and self.catalog[operation].cleanup:
-                        self._run_root(root, pool, progress, cleanup_only=True)
+                        self._run_root(root, pool, progress)
                 raise
             finally:
                 outcome = self._outcome(status, progress)
@@ -167,12 +167,10 @@ class PlanExecutor:
             detail = self._fold.detail(summary, lambda: progress.first_error or "the run failed")
         return RunOutcome(self.run_id, status, detail, progress.values, progress.first_error)
 
-    def _run_root(
-        self, root: str, pool: ThreadPoolExecutor, progress: _Progress, cleanup_only: bool = False
-    ) -> None:
+    def _run_root(self, root: str, pool: ThreadPoolExecutor, progress: _Progress) -> None:
         node = self.plan.nodes[root]
         op = self.catalog[node.operation]
-        if (progress.first_error or cleanup_only) and not op.cleanup:
+        if progress.first_error and not op.cleanup:
             self._event("skipped", node, error="skipped after an earlier failure")
             progress.done.add(root)
             return
