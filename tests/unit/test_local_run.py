@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import tempfile
 from pathlib import Path
@@ -9,7 +10,6 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from api.schemas import RunResults
 from orchestrator.catalog import Dataset, ItemList, operation
 from orchestrator.context import OperationContext
 from orchestrator.errors import InstructionsInvalid, OperationError
@@ -17,6 +17,7 @@ from orchestrator.events import InstructionEvent
 from orchestrator.local_run import catalog_with, run_instructions
 from orchestrator.operations import CATALOG
 from orchestrator.operations.transform import dict_to_list
+from orchestrator.report import RunResults
 from orchestrator.testing import make_dataset, run_operation
 from tests.fixtures.dagster_stack import make_images
 
@@ -205,3 +206,16 @@ def test_run_operation_without_a_root_uses_a_new_temporary_folder(
 
     (store,) = (tmp_path / "tmp").iterdir()
     assert Path(output.root).is_relative_to(store / "test-run")
+
+
+def test_the_orchestrator_never_imports_the_api() -> None:
+    """Dependencies point one way: api -> orchestrator."""
+    package = Path(__file__).resolve().parents[2] / "orchestrator"
+    wrong = []
+    for module in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            wrong += [f"{module.name}: {n}" for n in names if n == "api" or n.startswith("api.")]
+    assert wrong == []

@@ -17,7 +17,7 @@ from api.submissions import run_config
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.catalog.validation import Limits, validate
 from orchestrator.context import Services
-from orchestrator.events import InstructionEvent, parse_plan, plan_message
+from orchestrator.events import InstructionEvent, parse_message, parse_plan, plan_message
 from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
 from orchestrator.report import RunDetail
@@ -216,3 +216,30 @@ def test_a_plan_travels_as_its_outline() -> None:
         n.id: (n.operation, n.inputs) for n in plan.nodes.values()
     }
     assert parse_plan("planned\nconstellation-plan: [[1]]") is None
+
+
+def test_every_run_logs_its_plan_first(tmp_path: Path) -> None:
+    """Launchpad runs too: the job's first op writes the plan where GET /runs/{id} reads it."""
+    import dagster as dg
+
+    from orchestrator.definitions import defs
+    from orchestrator.resources import ArtifactStoreResource, DataRootResource
+
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("a")
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("build_execute_job").execute_in_process(
+        run_config=run_config(DOCUMENT),
+        instance=instance,
+        resources={
+            "artifact_store": ArtifactStoreResource(root=str(tmp_path / "artifacts")),
+            "data_root": DataRootResource(root=str(tmp_path)),
+        },
+        raise_on_error=False,
+    )
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    plans = [plan for plan in map(parse_plan, messages) if plan is not None]
+    events = [i for i, m in enumerate(messages) if parse_message(m) is not None]
+    first_plan = next(i for i, m in enumerate(messages) if parse_plan(m) is not None)
+    assert len(plans) == 1 and plans[0].roots == validate(DOCUMENT, CATALOG).roots
+    assert first_plan < events[0]
