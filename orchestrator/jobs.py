@@ -6,7 +6,6 @@ from typing import Any
 import dagster as dg
 
 from orchestrator.catalog.validation import validate
-from orchestrator.context import Services
 from orchestrator.errors import InstructionsInvalid
 from orchestrator.events import InstructionEvent
 from orchestrator.execution import PlanExecutor
@@ -18,6 +17,7 @@ from orchestrator.resources import (
     GoogleDriveResource,
     ModelServerResource,
     S3Resource,
+    services_from_resources,
 )
 from orchestrator.settings import OrchestratorSettings
 
@@ -99,13 +99,8 @@ def parse_and_execute_job(
 ) -> dict[str, Any]:
     """Execute the plan: nested first, top level in order, cleanup always."""
     settings = OrchestratorSettings()
-    services = Services(
-        artifacts=artifact_store.store(),
-        data_root=data_root.path(),
-        workers=settings.workers,
-        s3=s3.client(),
-        drive=google_drive.client(),
-        model_server=model_server.client(),
+    services = services_from_resources(
+        settings, artifact_store, data_root, s3, google_drive, model_server
     )
     lock = threading.Lock()
 
