@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from orchestrator.catalog.validation import Limits
+from orchestrator.settings import TreeLimits
 
 
-class Settings(BaseSettings):
+class Settings(TreeLimits):
     """Everything the API needs to know; nothing is read at import time."""
 
     model_config = SettingsConfigDict(env_prefix="CONSTELLATION_", extra="ignore")
@@ -32,8 +32,7 @@ class Settings(BaseSettings):
     allow_open_access: bool = Field(False, description="No auth at all: local development only.")
 
     max_body_bytes: int = Field(1_048_576, ge=1)
-    max_depth: int = Field(32, ge=1)
-    max_nodes: int = Field(10_000, ge=1)
+    # max_depth and max_nodes: TreeLimits, shared with the orchestrator's job.
 
     @model_validator(mode="before")
     @classmethod
@@ -57,7 +56,3 @@ class Settings(BaseSettings):
         if any(len(k.get_secret_value()) < 16 for k in self.api_keys):
             raise ValueError("API keys must be at least 16 characters long")
         return self
-
-    @property
-    def limits(self) -> Limits:
-        return Limits(max_depth=self.max_depth, max_nodes=self.max_nodes)

@@ -44,11 +44,12 @@ import numpy as np
 from bench.stats import row
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.catalog import validate
-from orchestrator.connectors.model_server import ClientConfig, ModelServerClient
+from orchestrator.connectors.model_server import ModelServerClient
 from orchestrator.context import Services
 from orchestrator.events import InstructionEvent
 from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
+from orchestrator.resources import ModelServerResource
 from tests.fixtures.mlserver import MLServer
 
 ROWS = int(os.environ.get("BENCH_INFERENCE_ROWS", "5000"))
@@ -183,7 +184,7 @@ def operation(root: Path, url: str, run: int, **params: int) -> float:
     with Services(
         artifacts=ArtifactStore(root / "artifacts"),
         data_root=root / "data",
-        model_server=ModelServerClient(url),
+        model_server=ModelServerClient(ModelServerResource(url=url)),
     ) as services:
         plan = validate({"instructions": instructions}, CATALOG)
         outcome = run_plan(plan, CATALOG, services, f"bench{run}", emit=emit)
@@ -205,7 +206,7 @@ def main() -> None:
         server = MLServer.create(root / "mlserver")
         server.start()
         try:
-            with ModelServerClient(server.url) as client:
+            with ModelServerClient(ModelServerResource(url=server.url)) as client:
                 client.load(MODEL)
             url = server.url
             direct_batched(url, rows[:1000], 64, 2)  # warm up the server
@@ -238,7 +239,7 @@ def main() -> None:
     row(f"(b) best: {size} rows x {concurrency} in flight", f"{grid_best:9,.0f} rows/s")
     row(f"(b) {size} x {concurrency}, measured again in turn", f"{limit:9,.0f} rows/s")
     row(f"(c) rows in memory, {size} x {concurrency} (info)", f"{ceiling:9,.0f} rows/s")
-    defaults = ClientConfig()
+    defaults = ModelServerResource()
     row(
         f"model_inference, defaults ({defaults.batch_size} rows x {defaults.concurrency})",
         f"{ours:9,.0f} rows/s",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.archives import ArchiveLimits
 from orchestrator.artifacts import ArtifactStore, DatasetWriter
 from orchestrator.errors import Canceled
 
@@ -27,6 +28,7 @@ class Services:
     artifacts: ArtifactStore
     data_root: Path | None = None
     workers: int = 2  # threads an operation may use for CPU-bound work
+    archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)  # per downloaded archive
     # Connectors to outside systems (orchestrator/connectors/), None when not configured.
     s3: S3Client | None = None
     drive: DriveClient | None = None

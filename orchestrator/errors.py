@@ -4,7 +4,8 @@ ConstellationError
 ├── InstructionsInvalid      the tree failed validation; carries every Problem
 ├── NodeFailed               an instruction failed in a run; `message` is what the user is told
 ├── OperationError           an operation failed; message says what and where
-│   ├── TransientError       worth retrying (network fault, 429/5xx, timeout)
+│   ├── TransientError       worth running the operation again (a corrupt download)
+│   ├── RetriesExhausted     a network fault, 429 or 5xx outlasted the connector's retries
 │   ├── Canceled             the run was canceled while the operation worked
 │   ├── UnsafeArchive        an archive entry broke an extraction limit
 │   └── PathOutsideDataRoot  a local path resolved outside the configured root
@@ -77,7 +78,13 @@ class OperationError(ConstellationError):
 
 
 class TransientError(OperationError):
-    """A failure worth retrying: network fault, throttling, server error, timeout."""
+    """A fault of the whole operation that running it again may fix (its `RetryPolicy`):
+    a download whose size or checksum is wrong, an object that changed while read."""
+
+
+class RetriesExhausted(OperationError):
+    """A network fault, timeout, 429 or 5xx that lasted through the connector's retries
+    (orchestrator/retry.py); the message says how many attempts. Not retried again."""
 
 
 class Canceled(OperationError):

@@ -6,7 +6,6 @@ from typing import Any
 import dagster as dg
 
 from orchestrator.catalog.validation import validate
-from orchestrator.context import Services
 from orchestrator.errors import InstructionsInvalid
 from orchestrator.events import InstructionEvent, plan_message
 from orchestrator.execution import run_plan
@@ -18,6 +17,7 @@ from orchestrator.resources import (
     GoogleDriveResource,
     ModelServerResource,
     S3Resource,
+    services_from_resources,
 )
 from orchestrator.settings import OrchestratorSettings
 
@@ -109,13 +109,8 @@ def parse_and_execute_job(
             else:
                 context.log.info(event.to_message())
 
-    with Services(
-        artifacts=artifact_store.store(),
-        data_root=data_root.path(),
-        workers=settings.workers,
-        s3=s3.client(),
-        drive=google_drive.client(),
-        model_server=model_server.client(),
+    with services_from_resources(
+        settings, artifact_store, data_root, s3, google_drive, model_server
     ) as services:
         outcome = run_plan(
             Plan.model_validate(plan),

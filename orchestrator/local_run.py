@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.artifacts import ArtifactStore
 from orchestrator.catalog.registry import Catalog, Operation
 from orchestrator.catalog.validation import validate
 from orchestrator.catalog.values import Value
@@ -120,13 +119,14 @@ def services_from_settings(
     artifact_root: Path | str | None = None,
 ) -> Services:
     """The services a Dagster run would get from its resources left at their defaults."""
-    from orchestrator.resources import GoogleDriveResource, ModelServerResource, S3Resource
+    from orchestrator.resources import (
+        ArtifactStoreResource,
+        DataRootResource,
+        services_from_resources,
+    )
 
-    return Services(
-        artifacts=ArtifactStore(artifact_root or settings.artifact_root),
-        data_root=Path(data_root) if data_root is not None else settings.data_root,
-        workers=settings.workers,
-        s3=S3Resource().client(),
-        drive=GoogleDriveResource().client(),
-        model_server=ModelServerResource().client(),
+    return services_from_resources(
+        settings,
+        ArtifactStoreResource(root=str(artifact_root)) if artifact_root else None,
+        DataRootResource(root=str(data_root)) if data_root is not None else None,
     )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Union
 from pydantic import BaseModel
 
 from orchestrator.catalog.values import Value
+from orchestrator.retry import backoff
 
 if TYPE_CHECKING:
     from orchestrator.context import OperationContext
@@ -25,14 +26,20 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often a TransientError is retried, with exponential backoff."""
+    """How often an operation runs again after a TransientError, with exponential backoff.
+
+    For faults of the whole operation only, such as a download whose checksum is
+    wrong. A request that failed on a network fault, 429 or 5xx is retried by its
+    connector (orchestrator/retry.py), which then raises RetriesExhausted: not a
+    TransientError, so the attempts are never multiplied by this policy's.
+    """
 
     max_attempts: int = 1
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 10.0
 
     def delay(self, attempt: int) -> float:
-        return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
+        return backoff(attempt, self.backoff_seconds, self.max_backoff_seconds)
 
 
 @dataclass(frozen=True)

@@ -129,10 +129,6 @@ class S3Objects(Value):
     keys: tuple[str, ...]
     total_bytes: int
 
-    @property
-    def uris(self) -> list[str]:
-        return [f"s3://{self.bucket}/{key}" for key in self.keys]
-
     def summary(self) -> dict[str, Any]:
         keys = list(self.keys[:SUMMARY_ITEM_LIMIT])
         return {

@@ -2,10 +2,12 @@
 
 Built with google-api-python-client from its bundled discovery document and
 service-account credentials read from a file (never without credentials: the
-library would probe the cloud metadata server). Each request is retried with
-backoff on 429, 5xx and dropped connections; a download resumes at the chunk
-that broke. Library errors leave this module as orchestrator errors naming the
-file id.
+library would probe the cloud metadata server). Each request (one metadata call,
+one chunk of a download) is retried as orchestrator/retry.py says on 429, 5xx
+and dropped connections, so a download resumes at the chunk that broke; when the
+attempts run out, RetriesExhausted. Library errors leave this module as
+orchestrator errors naming the file id. The settings are the `google_drive`
+resource's fields (orchestrator/resources/google_drive.py).
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.errors import Canceled, OperationError, TransientError
+from orchestrator.retry import Retryable, Retrying, retry_after_seconds
+
+if TYPE_CHECKING:
+    from orchestrator.resources.google_drive import GoogleDriveResource
 
 DRIVE_SCOPES = ("https://www.googleapis.com/auth/drive.readonly",)
 DEFAULT_ENDPOINT = "https://www.googleapis.com/drive/v3/"
@@ -31,17 +37,6 @@ RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 GOOGLE_APPS_PREFIX = "application/vnd.google-apps."
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class DriveConfig:
-    """How to reach Drive: the service-account key file and the API root."""
-
-    credentials_file: Path | None = None
-    endpoint: str = DEFAULT_ENDPOINT
-    max_attempts: int = 5
-    backoff_seconds: float = 0.5
-    chunk_bytes: int = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -67,7 +62,7 @@ def check_file_id(file_id: str) -> str:
 class _HashingWriter:
     """A file that also feeds what it writes to an MD5 digest."""
 
-    def __init__(self, out: Any):
+    def __init__(self, out: IO[bytes]):
         self.out = out
         self.digest = hashlib.md5(usedforsecurity=False)
         self.written = 0
@@ -79,30 +74,34 @@ class _HashingWriter:
 
 
 class DriveClient:
-    """Reads Drive files; credentials and the API client are made on first use."""
+    """Reads Drive files; credentials and the API client are made on first use.
 
-    def __init__(self, config: DriveConfig = DriveConfig()):
+    `config` is the google_drive resource; `sleep` waits between attempts.
+    """
+
+    def __init__(self, config: GoogleDriveResource, *, sleep: Callable[[float], None] = time.sleep):
         self.config = config
+        self._retrying = Retrying(config, sleep)
 
     @cached_property
     def _credentials(self) -> Any:
         from google.oauth2 import service_account
 
         path = self.config.credentials_file
-        if path is None:
+        if not path:
             raise OperationError(
                 "Google Drive is not configured: set CONSTELLATION_GOOGLE_CREDENTIALS_FILE to a "
                 "service-account key file"
             )
         try:
-            return service_account.Credentials.from_service_account_file(
-                str(path), scopes=list(DRIVE_SCOPES)
+            return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+                path, scopes=list(DRIVE_SCOPES)
             )
         except FileNotFoundError as exc:
-            raise OperationError(f"Google credentials file {str(path)!r} does not exist") from exc
+            raise OperationError(f"Google credentials file {path!r} does not exist") from exc
         except (ValueError, KeyError, json.JSONDecodeError) as exc:
             raise OperationError(
-                f"Google credentials file {str(path)!r} is not a service-account key: {exc}"
+                f"Google credentials file {path!r} is not a service-account key: {exc}"
             ) from exc
 
     @cached_property
@@ -171,42 +170,36 @@ class DriveClient:
             )
 
     def _call(self, file_id: str, action: str, call: Callable[[], T]) -> T:
-        """Run one request, retrying transient failures with exponential backoff."""
+        """Run one request, retried on transient faults (orchestrator/retry.py)."""
         from google.auth.exceptions import RefreshError
         from google.auth.exceptions import TransportError as AuthTransportError
         from googleapiclient.errors import HttpError
         from httplib2 import HttpLib2Error
 
-        for attempt in range(1, self.config.max_attempts + 1):
+        def attempt() -> T:
             try:
                 return call()
             except HttpError as exc:
                 error = http_error(exc, file_id, action)
-                if not isinstance(error, TransientError):
-                    raise error from exc
-                cause: Exception = exc
-                delay = _retry_after(exc)
+                if isinstance(error, Retryable):
+                    error.retry_after = retry_after_seconds(exc.resp.get("retry-after"))
+                raise error from exc
             except RefreshError as exc:
                 raise OperationError(
                     f"cannot {action} Google Drive file {file_id!r}: the service-account "
                     f"credentials were refused ({exc})"
                 ) from exc
             except (OSError, http.client.HTTPException, HttpLib2Error, AuthTransportError) as exc:
-                error = TransientError(
+                raise Retryable(
                     f"cannot {action} Google Drive file {file_id!r}: "
                     f"{type(exc).__name__} {str(exc) or '(connection dropped)'}"
-                )
-                cause, delay = exc, None
-            if attempt == self.config.max_attempts:
-                raise TransientError(f"{error}, {attempt} times in a row") from cause
-            time.sleep(
-                delay if delay is not None else self.config.backoff_seconds * 2 ** (attempt - 1)
-            )
-        raise AssertionError("unreachable")  # pragma: no cover
+                ) from exc
+
+        return self._retrying.call(attempt)
 
 
-def http_error(exc: Any, file_id: str, action: str) -> OperationError:
-    """The orchestrator error for an HttpError answer from Drive."""
+def http_error(exc: Any, file_id: str, action: str) -> OperationError | Retryable:
+    """The orchestrator error for an HttpError answer from Drive; Retryable if it may pass."""
     status = exc.resp.status
     reason = _reason(exc)
     message = f"cannot {action} Google Drive file {file_id!r}: Drive answered {status}"
@@ -214,7 +207,7 @@ def http_error(exc: Any, file_id: str, action: str) -> OperationError:
     if status == 404:
         return OperationError(f"{message}: file not found, or not shared with the service account")
     if status == 429 or status >= 500 or (status == 403 and reason in RATE_LIMIT_REASONS):
-        return TransientError(detail)
+        return Retryable(detail)
     if status in (401, 403):
         return OperationError(f"{detail}: access denied")
     return OperationError(detail)
@@ -228,11 +221,3 @@ def _reason(exc: Any) -> str:
     if isinstance(details, list) and details and isinstance(details[0], dict):
         return str(details[0].get("reason", ""))
     return str(details or "")
-
-
-def _retry_after(exc: Any) -> float | None:
-    value = exc.resp.get("retry-after")
-    try:
-        return min(float(value), 60.0) if value is not None else None
-    except ValueError:
-        return None

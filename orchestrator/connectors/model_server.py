@@ -1,21 +1,22 @@
 """The one model server client: the Open Inference Protocol (KServe V2) over REST.
 
 Triton, KServe, MLServer and Seldon all speak it. Every call has explicit
-timeouts. Connection failures, timeouts, 429 and 5xx answers are retried a
-bounded number of times with exponential backoff, honouring Retry-After; the
-connection pool drops a connection that failed, so a retry opens a fresh one.
-When the attempts run out the call raises TransientError naming the model and
-the server. Any other 4xx fails at once with the server's own message, as
-OperationError.
+timeouts. Connection failures, timeouts, 429 and 5xx answers are retried as
+orchestrator/retry.py says (bounded, exponential backoff, Retry-After honoured);
+the connection pool drops a connection that failed, so a retry opens a fresh
+one. When the attempts run out the call raises RetriesExhausted naming the model,
+the server and the number of attempts. Any other 4xx fails at once with the
+server's own message, as OperationError.
 
 One exception to retrying 5xx: a 500 answer to an inference request. V2 servers
 answer 500 when the model raised on the input (MLServer does for a shape the
 model rejects), and the same input fails the same way again.
+
+The settings are the `model_server` resource's fields (orchestrator/resources/).
 """
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import json
 import ssl
@@ -23,32 +24,19 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from orchestrator.errors import OperationError, TransientError
+from orchestrator.errors import OperationError
+from orchestrator.retry import Retryable, Retrying, retry_after_seconds
+
+if TYPE_CHECKING:
+    from orchestrator.resources.model_server import ModelServerResource
 
 RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 READY_POLL_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0)  # then every second
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    """Timeouts and retries for every call, and the defaults for batched inference."""
-
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 60.0
-    load_timeout_s: float = 300.0  # loading a model may take minutes
-    max_attempts: int = 4
-    backoff_s: float = 0.5
-    max_backoff_s: float = 30.0
-    # Rows per inference request (fewer when rows are big). Each request costs ~1.4 ms of
-    # HTTP and server work here: 1024 rather than 256 took 5,000 small rows ~30 % faster.
-    batch_size: int = 1024
-    concurrency: int = 4  # inference requests in flight
 
 
 @dataclass(frozen=True)
@@ -81,20 +69,24 @@ class ModelMetadata:
 
 
 class ModelServerClient:
-    """Speaks the V2 REST protocol to one server. Thread-safe; close() when done."""
+    """Speaks the V2 REST protocol to the server at `config.url`. Thread-safe; close() when done.
+
+    `config` is the model_server resource (its timeouts, retries and the
+    defaults of batched inference, `config.batch_size` and `config.concurrency`).
+    """
 
     def __init__(
         self,
-        url: str,
-        config: ClientConfig = ClientConfig(),
+        config: ModelServerResource,
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.config = config
-        self._raw_url = url
+        self._raw_url = config.url
         self._transport = transport
         self._sleep = sleep
+        self._retrying = Retrying(config, sleep)
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
 
@@ -143,13 +135,6 @@ class ModelServerClient:
         self.close()
 
     # --- the protocol ---------------------------------------------------------------
-
-    def server_ready(self) -> bool:
-        """`GET /v2/health/ready`, a single attempt: False when the server does not answer 200."""
-        try:
-            return self._http.get("/v2/health/ready").status_code == 200
-        except httpx.TransportError:
-            return False
 
     def load(self, model: str) -> None:
         """`POST /v2/repository/models/{model}/load`; an unknown model fails at once."""
@@ -266,9 +251,8 @@ class ModelServerClient:
         subject = (
             f"model {model!r} on model server {self.url}" if model else f"model server {self.url}"
         )
-        for attempt in range(1, self.config.max_attempts + 1):
-            error: httpx.TransportError | None = None
-            wait = min(self.config.backoff_s * 2 ** (attempt - 1), self.config.max_backoff_s)
+
+        def attempt() -> httpx.Response:
             try:
                 response = self._http.request(
                     method, path, content=content, headers=headers, timeout=request_timeout
@@ -276,29 +260,25 @@ class ModelServerClient:
             except httpx.UnsupportedProtocol as exc:
                 raise OperationError(f"{subject}: unsupported URL ({exc})") from exc
             except httpx.TimeoutException as exc:
-                error, cause = exc, f"no answer in time ({type(exc).__name__})"
+                raise Retryable(f"{subject}: no answer in time ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
-                error = exc
                 cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                raise Retryable(f"{subject}: {cause}") from exc
             except httpx.HTTPError as exc:  # DecodingError, TooManyRedirects: retrying won't help
                 raise OperationError(f"{subject}: {type(exc).__name__}: {exc}") from exc
-            else:
-                status = response.status_code
-                if response.is_success:
-                    return response
-                if status in accept and (status != 404 or _has_v2_error(response)):
-                    return response
-                retried = status in RETRIED_STATUS and (retry_500 or status != 500)
-                if not retried:
-                    raise _rejection(response, subject, model)
-                cause = f"HTTP {status} {_server_message(response)}"
-                if status in (429, 503):
-                    wait = _retry_after(response, self.config.max_backoff_s) or wait
-            if attempt == self.config.max_attempts:
-                message = f"{subject} failed after {attempt} attempts; last: {cause}"
-                raise TransientError(message) from error
-            self._sleep(wait)
-        raise AssertionError("unreachable: max_attempts >= 1")
+            status = response.status_code
+            if response.is_success:
+                return response
+            if status in accept and (status != 404 or _has_v2_error(response)):
+                return response
+            if status not in RETRIED_STATUS or (status == 500 and not retry_500):
+                raise _rejection(response, subject, model)
+            raise Retryable(
+                f"{subject}: HTTP {status} {_server_message(response)}",
+                retry_after_seconds(response.headers.get("retry-after")),
+            )
+
+        return self._retrying.call(attempt)
 
     def _json(self, response: httpx.Response, model: str | None) -> Any:
         try:
@@ -360,19 +340,3 @@ def _server_message(response: httpx.Response) -> str:
                 return str(body[key])
     text = response.text.strip()
     return (text[:500] + "…") if len(text) > 500 else (text or response.reason_phrase)
-
-
-def _retry_after(response: httpx.Response, cap_s: float) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or HTTP date), capped; None if absent."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return min(max(seconds, 0.0), cap_s)

@@ -1,15 +1,21 @@
 """The one S3 client: streamed, verified downloads and multipart uploads via boto3.
 
-botocore retries requests on throttling, 5xx and connection errors (standard
-retry mode); a body that breaks off mid-download is resumed here with a Range
-request. Every library error leaves this module as an orchestrator error naming
-the bucket and key: missing objects, missing buckets and denied access as
-OperationError (not retried), the rest as TransientError.
+Requests are retried by botocore (standard retry mode, the resource's
+`max_attempts` in all) on throttling, 5xx and connection errors; a body that
+breaks off mid-download is resumed here with a Range request, retried as
+orchestrator/retry.py says. Every library error leaves this module as an
+orchestrator error naming the bucket and key: missing objects, missing buckets
+and denied access as OperationError; faults botocore retried in vain as
+RetriesExhausted with the number of attempts; a corrupt download, or an object
+that changed while read, as TransientError (the operation may run again).
+
+The settings are the `s3` resource's fields (orchestrator/resources/s3.py).
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import queue
 import threading
@@ -20,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -30,8 +36,15 @@ from botocore.exceptions import (
     IncompleteReadError,
     NoCredentialsError,
 )
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
 
-from orchestrator.errors import Canceled, OperationError, TransientError
+from orchestrator.errors import Canceled, OperationError, RetriesExhausted, TransientError
+from orchestrator.retry import Retryable, Retrying, after_attempts
+
+if TYPE_CHECKING:
+    from orchestrator.resources.s3 import S3Resource
 
 MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 DENIED_CODES = {
@@ -44,40 +57,22 @@ DENIED_CODES = {
     "InvalidToken",
     "AllAccessDisabled",
 }
-TRANSIENT_CODES = {
+# What botocore's standard mode retries (besides 429 and 5xx): after it, RetriesExhausted.
+RETRIED_CODES = {
     "SlowDown",
     "Throttling",
     "ThrottlingException",
     "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+}
+# Faults of the whole download: TransientError, the operation may run again.
+TRANSIENT_CODES = {
     "RequestTimeTooSkewed",
     "InternalError",
     "ServiceUnavailable",
     "PreconditionFailed",  # the object changed between two ranges: start again
 }
-
-
-@dataclass(frozen=True)
-class S3Config:
-    """How to reach S3. Credentials left None come from boto3's usual chain."""
-
-    endpoint_url: str | None = None
-    region: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
-    max_attempts: int = 5
-    backoff_seconds: float = 0.5
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-    # Bytes per read of a response body. Small reads are much faster than big ones
-    # (measured: 1 GiB from moto in 0.87 s at 256 KiB, 1.80 s at 1 MiB, 3.0 s at 8 MiB).
-    chunk_bytes: int = 256 * 2**10
-    multipart_threshold: int = 64 * 2**20
-    multipart_chunk_bytes: int = 16 * 2**20
-    max_concurrency: int = 4
-
-    def __repr__(self) -> str:  # never print the secret
-        return f"S3Config(endpoint_url={self.endpoint_url!r}, region={self.region!r})"
 
 
 @dataclass(frozen=True)
@@ -98,10 +93,30 @@ def s3_uri(bucket: str, key: str = "") -> str:
 
 
 class S3Client:
-    """Reads and writes objects; the boto3 client is made on first use."""
+    """Reads and writes objects; the boto3 client is made on first use.
 
-    def __init__(self, config: S3Config = S3Config()):
+    `config` is the s3 resource; `max_concurrency` the parts of one upload in
+    flight; `sleep` waits between the attempts of a broken download.
+    """
+
+    def __init__(
+        self,
+        config: S3Resource,
+        *,
+        max_concurrency: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.config = config
+        self.max_concurrency = max_concurrency
+        self._retrying = Retrying(config, sleep)
+        self._allowed = [p.strip() for p in config.allowed_buckets.split(",") if p.strip()]
+
+    def __repr__(self) -> str:  # never the credentials
+        return f"S3Client(endpoint_url={self.config.endpoint_url!r}, region={self.config.region!r})"
+
+    def allows(self, bucket: str) -> bool:
+        """Whether instructions may use `bucket` (the resource's `allowed_buckets`)."""
+        return not self._allowed or any(fnmatch.fnmatchcase(bucket, p) for p in self._allowed)
 
     @cached_property
     def _boto(self) -> Any:  # botocore builds the client class at run time
@@ -112,23 +127,26 @@ class S3Client:
             aws_access_key_id=self.config.access_key_id,
             aws_secret_access_key=self.config.secret_access_key,
             aws_session_token=self.config.session_token,
-            region_name=self.config.region,
+            region_name=self.config.region or None,
         )
         return session.client(
             "s3",
-            endpoint_url=self.config.endpoint_url,
+            endpoint_url=self.config.endpoint_url or None,
             config=Config(
                 retries={"mode": "standard", "total_max_attempts": self.config.max_attempts},
-                connect_timeout=self.config.connect_timeout,
-                read_timeout=self.config.read_timeout,
-                max_pool_connections=max(10, self.config.max_concurrency),
+                connect_timeout=self.config.connect_timeout_s,
+                read_timeout=self.config.read_timeout_s,
+                max_pool_connections=max(10, self.max_concurrency),
             ),
         )
+
+    def _errors(self, bucket: str, key: str, action: str) -> Any:
+        return translate_errors(bucket, key, action, self.config.max_attempts)
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[S3Object]:
         """Every object under `prefix`, in key order (folder markers skipped)."""
         paginator = self._boto.get_paginator("list_objects_v2")
-        with translate_errors(bucket, prefix, "list"):
+        with self._errors(bucket, prefix, "list"):
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 for entry in page.get("Contents", []):
                     if entry["Key"].endswith("/") and entry["Size"] == 0:
@@ -144,44 +162,19 @@ class S3Client:
     ) -> S3Object:
         """Stream one object to `path`, resuming a broken body; verify size and checksum
         (the object's full-object CRC32 where S3 keeps one, else the ETag's MD5)."""
-        where = s3_uri(bucket, key)
-        found: S3Object | None = None
-        digest: _BackgroundDigest | None = None
-        offset = 0
-        breaks = 0
+        progress = _Download(bucket, key)
         try:
             with path.open("wb") as out:
-                while found is None or offset < found.size:
-                    if should_stop():
-                        raise Canceled(f"download of {where} canceled")
-                    request: dict[str, Any] = {"Bucket": bucket, "Key": key}
-                    if found is not None:  # resuming: the rest of the same version only
-                        request["Range"] = f"bytes={offset}-"
-                        request["IfMatch"] = found.etag
-                    with translate_errors(bucket, key, "download"):
-                        response = self._boto.get_object(**request)
-                    if found is None:
-                        found = S3Object(key, response["ContentLength"], response.get("ETag", ""))
-                        digest = _BackgroundDigest.for_object(found, response)
-                    before = offset
-                    try:
-                        offset = self._copy_body(response["Body"], out, digest, offset, where)
-                    except _BodyBroken as broken:
-                        offset, cause = broken.offset, broken.cause
-                    else:
-                        if offset == found.size:
-                            break
-                        cause = ConnectionError(f"the body ended after {offset - before} bytes")
-                    breaks += 1
-                    if breaks >= self.config.max_attempts:
-                        raise TransientError(
-                            f"download of {where} broke off {breaks} times in a row ({cause})"
-                        ) from cause
-                    time.sleep(self.config.backoff_seconds * 2 ** (breaks - 1))
+                self._retrying.call(lambda: self._download_rest(progress, out, should_stop))
         finally:
+            digest = progress.digest
             actual = digest.finish() if digest is not None else None
-        if offset != found.size:
-            raise TransientError(f"download of {where} is {offset} bytes, expected {found.size}")
+        found, where = progress.found, progress.where
+        assert found is not None  # the first request answered, or the call raised
+        if progress.offset != found.size:
+            raise TransientError(
+                f"download of {where} is {progress.offset} bytes, expected {found.size}"
+            )
         if digest is not None and actual != digest.expected:
             raise TransientError(
                 f"download of {where} is corrupt: {digest.name} {actual} differs from the "
@@ -189,12 +182,42 @@ class S3Client:
             )
         return found
 
+    def _download_rest(
+        self, progress: _Download, out: IO[bytes], should_stop: Callable[[], bool]
+    ) -> None:
+        """One attempt: the object from `progress.offset` on; Retryable where the body broke."""
+        where = progress.where
+        if should_stop():
+            raise Canceled(f"download of {where} canceled")
+        request: dict[str, Any] = {"Bucket": progress.bucket, "Key": progress.key}
+        if progress.found is not None:  # resuming: the rest of the same version only
+            request["Range"] = f"bytes={progress.offset}-"
+            request["IfMatch"] = progress.found.etag
+        with self._errors(progress.bucket, progress.key, "download"):
+            response = self._boto.get_object(**request)
+        if progress.found is None:
+            progress.found = S3Object(
+                progress.key, response["ContentLength"], response.get("ETag", "")
+            )
+            progress.digest = _BackgroundDigest.for_object(progress.found, response)
+        before = progress.offset
+        try:
+            progress.offset = self._copy_body(
+                response["Body"], out, progress.digest, progress.offset, where
+            )
+        except _BodyBroken as broken:
+            progress.offset = broken.offset
+            raise Retryable(f"download of {where} broke off ({broken.cause})") from broken.cause
+        if progress.offset < progress.found.size:
+            cause = ConnectionError(f"the body ended after {progress.offset - before} bytes")
+            raise Retryable(f"download of {where} broke off ({cause})") from cause
+
     def _copy_body(
-        self, body: Any, out: Any, digest: _BackgroundDigest | None, offset: int, where: str
+        self, body: Any, out: IO[bytes], digest: _BackgroundDigest | None, offset: int, where: str
     ) -> int:
         """Write a response body to `out`; the new offset, or _BodyBroken where it broke."""
         try:
-            for chunk in body.iter_chunks(self.config.chunk_bytes):
+            for chunk in body.iter_chunks(self.config.read_chunk_bytes):
                 out.write(chunk)
                 if digest is not None:
                     digest.update(chunk)
@@ -208,17 +231,17 @@ class S3Client:
         return offset
 
     def upload(self, path: Path, bucket: str, key: str, content_type: str) -> S3Object:
-        """Upload one file, in parts from `multipart_threshold` bytes on."""
+        """Upload one file, in parts from `multipart_threshold_bytes` on."""
         from boto3.exceptions import S3UploadFailedError
         from boto3.s3.transfer import TransferConfig
 
         transfer = TransferConfig(
-            multipart_threshold=self.config.multipart_threshold,
+            multipart_threshold=self.config.multipart_threshold_bytes,
             multipart_chunksize=self.config.multipart_chunk_bytes,
-            max_concurrency=self.config.max_concurrency,
-            use_threads=self.config.max_concurrency > 1,
+            max_concurrency=self.max_concurrency,
+            use_threads=self.max_concurrency > 1,
         )
-        with translate_errors(bucket, key, "upload"):
+        with self._errors(bucket, key, "upload"):
             try:
                 self._boto.upload_file(
                     str(path),
@@ -228,17 +251,27 @@ class S3Client:
                     Config=transfer,
                 )
             except S3UploadFailedError as exc:
-                # boto3 wraps the ClientError without chaining it explicitly.
+                # boto3 wraps the botocore error without chaining it explicitly.
                 cause = exc.__cause__ or exc.__context__
-                if isinstance(cause, ClientError):
+                if isinstance(cause, ClientError | BotoCoreError):
                     raise cause from exc
                 raise TransientError(f"upload to {s3_uri(bucket, key)} failed: {exc}") from exc
         return S3Object(key, path.stat().st_size)
 
-    def put_bytes(self, bucket: str, key: str, data: bytes) -> None:
-        """A small object in one request (tests and markers)."""
-        with translate_errors(bucket, key, "upload"):
-            self._boto.put_object(Bucket=bucket, Key=key, Body=data)
+
+@dataclass
+class _Download:
+    """Where one download stands between its attempts."""
+
+    bucket: str
+    key: str
+    found: S3Object | None = None  # known from the first answer
+    digest: _BackgroundDigest | None = None
+    offset: int = 0  # bytes written so far
+
+    @property
+    def where(self) -> str:
+        return s3_uri(self.bucket, self.key)
 
 
 class _Crc32:
@@ -301,8 +334,11 @@ class _BodyBroken(Exception):
 
 
 @contextmanager
-def translate_errors(bucket: str, key: str, action: str) -> Iterator[None]:
-    """Turn botocore errors into orchestrator errors naming the bucket and key."""
+def translate_errors(bucket: str, key: str, action: str, attempts: int) -> Iterator[None]:
+    """Turn botocore errors into orchestrator errors naming the bucket and key.
+
+    `attempts`: what botocore was told to make of each request (for faults it retried).
+    """
     where = s3_uri(bucket, key)
     try:
         yield
@@ -313,7 +349,11 @@ def translate_errors(bucket: str, key: str, action: str) -> Iterator[None]:
             f"cannot {action} {where}: no S3 credentials (set AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY, or configure the s3 resource)"
         ) from exc
-    except (HTTPClientError, IncompleteReadError, FlexibleChecksumError) as exc:
+    except (BotoConnectionError, HTTPClientError) as exc:  # botocore retried these
+        raise RetriesExhausted(
+            f"cannot {action} {where}: {exc} {after_attempts(attempts)}"
+        ) from exc
+    except (IncompleteReadError, FlexibleChecksumError) as exc:
         raise TransientError(f"cannot {action} {where}: {exc}") from exc
     except BotoCoreError as exc:  # bad parameters, bad configuration: retrying will not help
         raise OperationError(f"cannot {action} {where}: {exc}") from exc
@@ -324,7 +364,8 @@ def client_error(exc: ClientError, bucket: str, key: str, action: str) -> Operat
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     message = error.get("Message") or code
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    metadata = exc.response.get("ResponseMetadata", {})
+    status = metadata.get("HTTPStatusCode", 0)
     where = s3_uri(bucket, key)
     if code == "NoSuchBucket":
         return OperationError(f"cannot {action} {where}: bucket {bucket!r} does not exist")
@@ -332,10 +373,10 @@ def client_error(exc: ClientError, bucket: str, key: str, action: str) -> Operat
         return OperationError(f"cannot {action} {where}: no such object")
     if code in DENIED_CODES:
         return OperationError(f"cannot {action} {where}: access denied ({code}: {message})")
-    if code in TRANSIENT_CODES or status == 429 or status >= 500:
-        tries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
-        repeated = f", {tries} times in a row" if tries > 1 else ""
-        return TransientError(
-            f"cannot {action} {where}: S3 answered {status} {code}: {message}{repeated}"
-        )
-    return OperationError(f"cannot {action} {where}: S3 answered {status} {code}: {message}")
+    answered = f"cannot {action} {where}: S3 answered {status} {code}: {message}"
+    if code in RETRIED_CODES or status == 429 or status >= 500:
+        tries = metadata.get("RetryAttempts", 0) + 1
+        return RetriesExhausted(f"{answered} {after_attempts(tries)}")
+    if code in TRANSIENT_CODES:
+        return TransientError(answered)
+    return OperationError(answered)

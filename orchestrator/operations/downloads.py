@@ -7,15 +7,6 @@ from pathlib import Path
 from orchestrator.archives import ArchiveLimits, extract_archive, strip_archive_suffix
 from orchestrator.artifacts import DatasetWriter, media_type_of, safe_relative_path
 from orchestrator.errors import ArtifactError, OperationError
-from orchestrator.settings import OrchestratorSettings
-
-
-def archive_limits(settings: OrchestratorSettings) -> ArchiveLimits:
-    return ArchiveLimits(
-        max_entries=settings.archive_max_entries,
-        max_total_bytes=settings.archive_max_total_bytes,
-        max_ratio=settings.archive_max_ratio,
-    )
 
 
 def file_name(name: str, fallback: str) -> str:

@@ -10,8 +10,7 @@ from orchestrator.catalog.values import Dataset
 from orchestrator.connectors.google_drive import FILE_ID_PATTERN
 from orchestrator.context import OperationContext
 from orchestrator.errors import OperationError
-from orchestrator.operations.downloads import ItemNames, add_archive, archive_limits, file_name
-from orchestrator.settings import OrchestratorSettings
+from orchestrator.operations.downloads import ItemNames, add_archive, file_name
 
 ARCHIVE_MEDIA_TYPES = {"application/zip", "application/x-zip-compressed", "application/x-tar"}
 
@@ -36,6 +35,7 @@ class ImportFromGoogleDriveParams(BaseModel):
 @operation(
     name="import_from_google_drive",
     output=Dataset,
+    # Once more for a download whose size or MD5 is wrong; the connector retries each request.
     retry=RetryPolicy(max_attempts=2, backoff_seconds=1.0),
 )
 def import_from_google_drive(params: ImportFromGoogleDriveParams, ctx: OperationContext) -> Dataset:
@@ -61,7 +61,7 @@ def import_from_google_drive(params: ImportFromGoogleDriveParams, ctx: Operation
         writer,
         download / name,
         folder="",
-        limits=archive_limits(OrchestratorSettings()),
+        limits=ctx.services.archive_limits,
         names=ItemNames(),
         source=f"Google Drive file {params.file_id} ({name!r})",
     )

@@ -16,28 +16,29 @@ from orchestrator.operations.downloads import (
     ItemNames,
     add_archive,
     archive_folder,
-    archive_limits,
     file_name,
     item_name,
 )
-from orchestrator.settings import OrchestratorSettings
 
 if TYPE_CHECKING:
     from orchestrator.connectors.s3 import S3Client
 
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+# Once more for a fault of the whole transfer (a corrupt download, an object that changed
+# while read); the S3 connector retries each request itself.
 TRANSFER_RETRY = RetryPolicy(max_attempts=2, backoff_seconds=1.0)
 
 
 def s3_client(ctx: OperationContext, bucket: str) -> S3Client:
     """The S3 connector, once the bucket is known to be allowed."""
-    if ctx.services.s3 is None:
+    s3 = ctx.services.s3
+    if s3 is None:
         raise OperationError("S3 is not configured on this server")
-    if not OrchestratorSettings().bucket_allowed(bucket):
+    if not s3.allows(bucket):
         raise OperationError(
             f"bucket {bucket!r} is not allowed on this server (CONSTELLATION_S3_ALLOWED_BUCKETS)"
         )
-    return ctx.services.s3
+    return s3
 
 
 class ImportFromS3Params(BaseModel):
@@ -71,7 +72,7 @@ def import_from_s3(params: ImportFromS3Params, ctx: OperationContext) -> Dataset
     s3 = s3_client(ctx, params.bucket)
     writer = ctx.dataset_writer()
     names = ItemNames()
-    limits = archive_limits(OrchestratorSettings())
+    limits = ctx.services.archive_limits
     download = ctx.folder / "download"
     download.mkdir()
     if params.key is not None:

@@ -3,35 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-from pydantic import Field
 
 from orchestrator.artifacts import ArtifactStore
-from orchestrator.settings import OrchestratorSettings
+from orchestrator.settings import env_field
 
 
-class ArtifactStoreResource(dg.ConfigurableResource):
+class ArtifactStoreResource(dg.ConfigurableResource[Any]):
     """Where runs write their data sets: one folder per run."""
 
-    root: str = Field(
-        default="",
-        description="Local folder. Empty: $CONSTELLATION_ARTIFACT_ROOT, else ./var/artifacts.",
+    root: str = env_field(
+        "CONSTELLATION_ARTIFACT_ROOT", "var/artifacts", description="Local folder for run data."
     )
 
     def store(self) -> ArtifactStore:
-        return ArtifactStore(self.root or OrchestratorSettings().artifact_root)
+        return ArtifactStore(Path(self.root))
 
 
-class DataRootResource(dg.ConfigurableResource):
+class DataRootResource(dg.ConfigurableResource[Any]):
     """The only local folder `import_from_local` may read."""
 
-    root: str = Field(
-        default="",
-        description="Local folder. Empty: $CONSTELLATION_DATA_ROOT; unset: local imports refused.",
+    root: str = env_field(
+        "CONSTELLATION_DATA_ROOT",
+        "",
+        description="Local folder import_from_local may read; unset: local imports refused.",
     )
 
     def path(self) -> Path | None:
-        if self.root:
-            return Path(self.root)
-        return OrchestratorSettings().data_root
+        return Path(self.root) if self.root else None

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.connectors.google_drive import DriveClient, DriveConfig
+from orchestrator.connectors.google_drive import DriveClient
 from orchestrator.errors import InstructionsInvalid, OperationError
 from orchestrator.events import InstructionEvent
+from orchestrator.resources import GoogleDriveResource
 from tests.fixtures.drive_server import DriveServer, new_service_account
 from tests.pipelines import run_pipeline
 
@@ -24,13 +25,13 @@ CHUNK = 64 * 1024
 
 def drive_client(server: DriveServer, credentials: Path | None, **overrides: Any) -> DriveClient:
     settings: dict[str, Any] = {
-        "credentials_file": credentials,
+        "credentials_file": str(credentials) if credentials is not None else "",
         "endpoint": server.endpoint,
         "max_attempts": 4,
-        "backoff_seconds": 0.01,
+        "backoff_s": 0.01,
         "chunk_bytes": CHUNK,
     }
-    return DriveClient(DriveConfig(**(settings | overrides)))
+    return GoogleDriveResource(**(settings | overrides)).client()
 
 
 def import_drive(file_id: str, **parameters: Any) -> dict[str, Any]:
@@ -143,8 +144,9 @@ def test_persistent_faults_give_a_clear_error(
 
     assert outcome.first_error == (
         "instructions[0] (import_from_google_drive): cannot download Google Drive file 'down': "
-        "Drive answered 503 (backendError), 4 times in a row (after 2 attempts)"
+        "Drive answered 503 (backendError) (after 4 attempts)"
     )
+    assert len(drive_server.media_ranges) == 4  # the connector's attempts, once
 
 
 def test_missing_file_fails_at_once_with_a_clear_error(

@@ -14,11 +14,12 @@ from PIL import Image
 
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.catalog import validate
-from orchestrator.connectors.model_server import ClientConfig, ModelServerClient
+from orchestrator.connectors.model_server import ModelServerClient
 from orchestrator.context import Services
 from orchestrator.events import InstructionEvent
 from orchestrator.execution import RunOutcome, run_plan
 from orchestrator.operations import CATALOG
+from orchestrator.resources import ModelServerResource
 from tests.fixtures.mlserver import MLServer
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,7 @@ def run(
     emit: Callable[[InstructionEvent], None] = lambda event: None,
     **config: float,
 ) -> RunOutcome:
-    client = ModelServerClient(server.url, ClientConfig(**config))  # type: ignore[arg-type]
+    client = ModelServerClient(ModelServerResource(url=server.url, **config))
     services = Services(
         artifacts=ArtifactStore(data_root.parent / "artifacts"),
         data_root=data_root,

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from orchestrator.connectors.model_server import ClientConfig, ModelServerClient, Tensor
-from orchestrator.errors import OperationError, TransientError
+from orchestrator.connectors.model_server import ModelServerClient, Tensor
+from orchestrator.errors import OperationError, RetriesExhausted, TransientError
+from orchestrator.events import InstructionEvent
+from orchestrator.resources import ModelServerResource
 from tests.fixtures.fake_model_server import URL, FakeModelServer
+from tests.pipelines import run_pipeline
 
 ROW = Tensor("input-0", "FP64", (1, 4), [1.0, 2.0, 3.0, 4.0])
 
 
-def scripted(*answers: httpx.Response | Exception, config: ClientConfig | None = None):
+def config(**fields: Any) -> ModelServerResource:
+    return ModelServerResource(**({"url": URL} | fields))
+
+
+def scripted(*answers: httpx.Response | Exception, config: ModelServerResource | None = None):
     """A client whose server gives `answers` in turn; returns (client, sleeps, paths)."""
     queue = list(answers)
     sleeps: list[float] = []
@@ -29,8 +38,7 @@ def scripted(*answers: httpx.Response | Exception, config: ClientConfig | None =
         return answer
 
     client = ModelServerClient(
-        URL,
-        config or ClientConfig(max_attempts=4, backoff_s=0.5, max_backoff_s=30),
+        config or ModelServerResource(url=URL, max_attempts=4, backoff_s=0.5, max_backoff_s=30),
         transport=httpx.MockTransport(handle),
         sleep=sleeps.append,
     )
@@ -63,29 +71,52 @@ def test_retry_after_as_http_date_is_honoured_and_capped():
     client, sleeps, _ = scripted(
         httpx.Response(503, headers={"Retry-After": later}),
         httpx.Response(200),
-        config=ClientConfig(max_attempts=2, max_backoff_s=5),
+        config=config(max_attempts=2, max_backoff_s=5),
     )
     client.load("iris")
     assert sleeps == [5.0]
 
 
-def test_attempts_run_out_with_a_transient_error_naming_model_and_server():
+def test_attempts_run_out_with_an_error_naming_model_server_and_attempts():
     client, sleeps, paths = scripted(
         *[httpx.ConnectError("connection refused")] * 4,
     )
-    with pytest.raises(TransientError) as caught:
+    with pytest.raises(RetriesExhausted) as caught:
         client.infer("iris", [ROW])
     message = str(caught.value)
     assert "model 'iris' on model server http://model-server.test:8080" in message
-    assert "after 4 attempts" in message and "ConnectError: connection refused" in message
+    assert message == (
+        "model 'iris' on model server http://model-server.test:8080: "
+        "ConnectError: connection refused (after 4 attempts)"
+    )
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
+    assert not isinstance(caught.value, TransientError)  # the executor does not retry it again
     assert len(paths) == 4 and sleeps == [0.5, 1.0, 2.0]
 
 
-def test_a_5xx_that_persists_ends_as_transient_error_with_the_status():
+def test_a_5xx_that_persists_ends_as_retries_exhausted_with_the_status():
     client, _, _ = scripted(*[httpx.Response(502, text="Bad Gateway")] * 4)
-    with pytest.raises(TransientError, match="HTTP 502 Bad Gateway"):
+    with pytest.raises(RetriesExhausted, match=r"HTTP 502 Bad Gateway \(after 4 attempts\)$"):
         client.load("iris")
+
+
+def test_delete_model_against_a_dead_server_makes_max_attempts_calls(tmp_path: Path):
+    """One layer of retries: the connector's, not multiplied by the operation's RetryPolicy."""
+    client, sleeps, paths = scripted(*[httpx.ConnectError("connection refused")] * 4)
+    events: list[InstructionEvent] = []
+    outcome = run_pipeline(
+        [{"operation": "delete_model", "parameters": {"model": "iris"}}],
+        tmp_path,
+        events,
+        model_server=client,
+    )
+    assert paths == ["/v2/repository/models/iris/unload"] * 4
+    assert sleeps == [0.5, 1.0, 2.0]
+    assert [e.kind for e in events] == ["started", "failed"]
+    assert outcome.first_error == (
+        "instructions[0] (delete_model): model 'iris' on model server "
+        "http://model-server.test:8080: ConnectError: connection refused (after 4 attempts)"
+    )
 
 
 def test_timeouts_are_retried():
@@ -143,14 +174,14 @@ def _transport_errors(cls: type[httpx.TransportError]) -> list[type[httpx.Transp
 @pytest.mark.parametrize("error", _transport_errors(httpx.TransportError), ids=lambda c: c.__name__)
 def test_every_transport_error_is_mapped(error):
     """Fails if an httpx error reaches the caller untranslated."""
-    client, _, _ = scripted(*[error("boom")] * 2, config=ClientConfig(max_attempts=2))
+    client, _, _ = scripted(*[error("boom")] * 2, config=config(max_attempts=2))
     with pytest.raises(OperationError) as caught:
         client.load("iris")
     assert isinstance(caught.value.__cause__, httpx.TransportError)
     if error is httpx.UnsupportedProtocol:
-        assert not isinstance(caught.value, TransientError)
+        assert not isinstance(caught.value, RetriesExhausted)
     else:
-        assert isinstance(caught.value, TransientError)
+        assert isinstance(caught.value, RetriesExhausted)
 
 
 def test_unload_of_a_model_that_is_not_loaded_is_not_an_error():
@@ -183,9 +214,9 @@ def test_wait_until_ready_gives_up_after_its_timeout():
 
 
 def test_credentials_in_the_url_never_show_and_a_bad_url_fails_on_first_use():
-    client = ModelServerClient("http://user:secret@127.0.0.1:1")
+    client = ModelServerClient(config(url="http://user:secret@127.0.0.1:1"))
     assert client.url == "http://127.0.0.1:1" and "secret" not in client.url
-    bad = ModelServerClient("ftp://127.0.0.1/models")
+    bad = ModelServerClient(config(url="ftp://127.0.0.1/models"))
     with pytest.raises(OperationError, match=r"must look like http\(s\)://"):
         bad.load("iris")
 
