@@ -279,7 +279,7 @@ class _Extraction:
                     raise UnsafeArchive(
                         f"entry {shown(info.filename)}: {_kind(mode)} entries are not allowed"
                     )
-                self._relative(info.filename)
+                self._relative(info.orig_filename)  # zipfile cuts .filename at a NUL
                 self._check_ratio(info.filename, info.file_size, info.compress_size)
             declared = sum(info.file_size for info in infos)
             if declared > self.limits.max_total_bytes:
