@@ -36,7 +36,13 @@ from orchestrator.paths import NameLimits, relative_path, resolve_inside, shown
 
 COPY_BUFFER_BYTES = 1 << 20
 TAR_BUFFER_BYTES = 64 << 10  # what tarfile reads ahead: small, so data is counted to its entry
-COMPRESSED_PIECE_BYTES = 4 << 10  # fed to a decompressor at a time; bounds the ratio's lag
+# Compressed bytes fed to a decompressor at a time. bz2 and xz do not say how much of
+# their input they have used, so the ratio lags by up to one piece: a piece is small
+# at first (a bomb is caught within max_ratio x 4 KiB) and grows with what was read,
+# to an eighth of it (the ratio then reads at most 12% low), for speed. zlib does say
+# (its unconsumed tail), so gzip takes whole pieces at no risk.
+MIN_PIECE_BYTES = 4 << 10
+MAX_PIECE_BYTES = 256 << 10
 RATIO_EXEMPT_BYTES = 1 << 20  # smaller entries compress well legitimately; the total caps them
 MAGIC_BYTES = 6  # enough of a file's start to tell gzip, bzip2 and xz apart
 
@@ -197,6 +203,7 @@ class _Expanding:
         self._factory = factory
         self._check = check
         self._decompressor = factory()
+        self._exact = factory is _Zlib
         self._carry = b""  # input read already, for the next stream
         self._fed = 0
         self._done = False
@@ -219,7 +226,7 @@ class _Expanding:
                 wanted -= len(piece)
                 self.expanded += len(piece)
                 self._check(self.expanded, self.consumed)
-        return b"".join(pieces)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _piece(self, wanted: int) -> bytes:
         decompressor = self._decompressor
@@ -237,7 +244,8 @@ class _Expanding:
             raise tarfile.ReadError(f"invalid compressed data: {exc}") from exc
 
     def _input(self) -> bytes:
-        data = self._raw.read(COMPRESSED_PIECE_BYTES)
+        piece = MAX_PIECE_BYTES if self._exact else self._fed // 8
+        data = self._raw.read(min(max(piece, MIN_PIECE_BYTES), MAX_PIECE_BYTES))
         self._fed += len(data)
         return data
 
