@@ -12,7 +12,8 @@ import shutil
 from pathlib import Path, PurePosixPath
 
 from orchestrator.catalog.values import DataItem, Dataset, write_manifest
-from orchestrator.errors import ArtifactError
+from orchestrator.errors import ArtifactError, UnsafePath
+from orchestrator.paths import relative_path, shown
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -80,10 +81,9 @@ class DatasetWriter:
 
 def safe_relative_path(name: str) -> PurePosixPath:
     """`name` as a relative path that cannot leave its folder, or ArtifactError."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    if not name or path.is_absolute() or ".." in path.parts or name.startswith("~"):
-        raise ArtifactError(f"item name {name!r} is not a safe relative path")
-    parts = [p for p in path.parts if p not in ("", ".")]
-    if not parts:
-        raise ArtifactError(f"item name {name!r} is not a safe relative path")
-    return PurePosixPath(*parts)
+    try:
+        return relative_path(name)
+    except UnsafePath as exc:
+        raise ArtifactError(
+            f"item name {shown(name)} is not a safe relative path: {exc.reason}"
+        ) from exc

@@ -9,7 +9,8 @@ ConstellationError
 │   ├── Canceled             the run was canceled while the operation worked
 │   ├── UnsafeArchive        an archive entry broke an extraction limit
 │   └── PathOutsideDataRoot  a local path resolved outside the configured root
-└── ArtifactError            the artifact store could not read or write
+├── ArtifactError            the artifact store could not read or write
+└── UnsafePath               a name cannot be a path inside its folder (callers reword it)
 """
 
 from __future__ import annotations
@@ -104,3 +105,15 @@ class PathOutsideDataRoot(OperationError):
 
 class ArtifactError(ConstellationError):
     """The artifact store could not read or write an artifact."""
+
+
+class UnsafePath(ConstellationError):
+    """A name cannot be a path inside its folder; `reason` says why, without any server path.
+
+    Raised by `orchestrator.paths`; each caller turns it into its own error, naming the
+    entry, item or request field it came from.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason

@@ -54,7 +54,7 @@ def add_archive(
     if folder and target.exists():
         raise OperationError(f"{source}: the folder {folder!r} is already taken by another file")
     try:
-        extracted = extract_archive(archive, target, limits)
+        extracted = extract_archive(archive, target, limits, source)
     finally:
         archive.unlink(missing_ok=True)
     for file in extracted:

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestrator.catalog.registry import operation
 from orchestrator.catalog.values import Dataset
 from orchestrator.context import OperationContext
-from orchestrator.errors import OperationError, PathOutsideDataRoot
+from orchestrator.errors import OperationError, PathOutsideDataRoot, UnsafePath
+from orchestrator.paths import resolve_inside
 
 
 class ImportFromLocalParams(BaseModel):
@@ -25,11 +26,10 @@ class ImportFromLocalParams(BaseModel):
 
 def resolve_under(root: Path, path: str) -> Path:
     """`path` resolved inside `root` (links followed), or PathOutsideDataRoot."""
-    base = root.resolve()
-    target = (base / path).resolve()
-    if not target.is_relative_to(base):
-        raise PathOutsideDataRoot(f"path {path!r} resolves outside the data root")
-    return target
+    try:
+        return resolve_inside(root, path)
+    except UnsafePath as exc:
+        raise PathOutsideDataRoot(f"path {path!r} resolves outside the data root") from exc
 
 
 @operation(name="import_from_local", output=Dataset)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import random
 import re
 import stat
 import tarfile
+import tracemalloc
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from orchestrator import archives
 from orchestrator.archives import ArchiveLimits, extract_archive, is_archive_name
-from orchestrator.errors import UnsafeArchive
+from orchestrator.errors import ArtifactError, UnsafeArchive
+from orchestrator.paths import NameLimits
 
 LIMITS = ArchiveLimits(max_entries=10, max_total_bytes=8 * 2**20, max_ratio=50)
 
@@ -209,3 +214,202 @@ def test_damaged_archive_is_a_clear_error(sandbox: tuple[Path, Path]) -> None:
 def test_archive_names() -> None:
     assert all(is_archive_name(n) for n in ("a.zip", "A.TAR.GZ", "b.tgz", "c.tar.xz", "d.tar"))
     assert not any(is_archive_name(n) for n in ("a.docx", "b.gz", "c.jar", "zip"))
+
+
+# Hostile archives of our own: each is refused, names no server path, leaves nothing behind.
+
+NUL_NAME = "ünï-写真\x00name.txt"
+
+
+def zip_with_raw_name(path: Path, name: str, data: bytes = b"x") -> Path:
+    """A zip whose stored entry name is `name` byte for byte (zipfile cuts names at a NUL)."""
+    encoded = name.encode()
+    stand_in = b"Z" * len(encoded)
+    make_zip(path, {"fine.txt": b"ok", stand_in.decode(): data})
+    path.write_bytes(path.read_bytes().replace(stand_in, encoded))
+    return path
+
+
+def tar_with(path: Path, mode: str, entries: dict[str, bytes]) -> Path:
+    with tarfile.open(path, mode, format=tarfile.PAX_FORMAT) as archive:
+        for name, data in entries.items():
+            add_tar_entry(archive, name, data)
+    return path
+
+
+LONG_NAME = "é" * 2500 + ".txt"  # 5,000 characters of 2 bytes, 5,004 bytes: over 255
+DEEP_NAME = "/".join(["d" * 200] * 25) + "/f.txt"  # every part fits, the whole path does not
+
+HOSTILE = {
+    "zip NUL": (lambda f: zip_with_raw_name(f / "nul.zip", NUL_NAME), "control character (U+0000)"),
+    "tar NUL": (
+        lambda f: tar_with(f / "nul.tar", "w", {"fine.txt": b"ok", NUL_NAME: b"x"}),
+        "control character (U+0000)",
+    ),
+    "zip newline": (
+        lambda f: make_zip(f / "nl.zip", {"a\nb.txt": b"x"}),
+        "control character (U+000A)",
+    ),
+    "tar.gz escape code": (
+        lambda f: tar_with(f / "esc.tar.gz", "w:gz", {"ok.txt": b"ok", "\x1b[31mred": b"x"}),
+        "control character (U+001B)",
+    ),
+    "zip long name": (
+        lambda f: make_zip(f / "long.zip", {"fine.txt": b"ok", LONG_NAME: b"x"}),
+        "is 5004 bytes long (UTF-8), more than the file system's limit of 255 bytes",
+    ),
+    "tar.gz long name": (
+        lambda f: tar_with(f / "long.tar.gz", "w:gz", {"fine.txt": b"ok", LONG_NAME: b"x"}),
+        "is 5004 bytes long (UTF-8), more than the file system's limit of 255 bytes",
+    ),
+    "zip deep path": (
+        lambda f: make_zip(f / "deep.zip", {DEEP_NAME: b"x"}),
+        "the path is 5030 bytes long (UTF-8), more than the",
+    ),
+    "tar deep path": (
+        lambda f: tar_with(f / "deep.tar", "w", {"fine.txt": b"ok", DEEP_NAME: b"x"}),
+        "the path is 5030 bytes long (UTF-8), more than the",
+    ),
+    "tar home folder": (
+        lambda f: tar_with(f / "home.tar", "w", {"~/.bashrc": b"x"}),
+        "a leading '~' would read as a home folder",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_names_are_refused_without_server_paths(
+    sandbox: tuple[Path, Path], tmp_path: Path, case: str
+) -> None:
+    folder, target = sandbox
+    build, expected = HOSTILE[case]
+    archive = build(folder)
+    with pytest.raises(UnsafeArchive) as caught:
+        extract_archive(archive, target, LIMITS, source=f"s3://bucket/{archive.name}")
+    message = str(caught.value)
+    assert expected in message
+    assert message.startswith("entry '")
+    assert str(tmp_path) not in message
+    assert len(message) < 400  # a long name is shown cut short
+    assert not target.exists()  # nothing kept, in particular not the NUL-cut 'ünï-写真'
+    assert files_under(tmp_path) == {f"archives/{archive.name}"}
+
+
+def test_whole_archive_messages_name_the_source(sandbox: tuple[Path, Path]) -> None:
+    folder, target = sandbox
+    archive = make_zip(folder / "archive", {f"f{i}.txt": b"x" for i in range(11)})
+    with pytest.raises(UnsafeArchive) as caught:
+        extract_archive(archive, target, LIMITS, source="s3://photos/2024/set.zip")
+    assert str(caught.value) == (
+        "entry 'f10.txt': s3://photos/2024/set.zip has more than 10 entries (archive_max_entries)"
+    )
+    (folder / "junk").write_bytes(b"not an archive")
+    with pytest.raises(UnsafeArchive) as caught:
+        extract_archive(folder / "junk", target, LIMITS, source="Google Drive file abc ('x.zip')")
+    assert str(caught.value) == "Google Drive file abc ('x.zip'): not a zip or tar archive"
+
+
+def test_a_file_system_error_names_no_server_path(
+    sandbox: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the file system refuses what the checks let through, the message keeps its paths."""
+    folder, target = sandbox
+    monkeypatch.setattr(NameLimits, "below", classmethod(lambda cls, folder: cls(10**6, 10**6)))
+    archive = tar_with(folder / "long.tar", "w", {"fine.txt": b"ok", LONG_NAME: b"x"})
+    with pytest.raises(ArtifactError) as caught:
+        extract_archive(archive, target, LIMITS, source="s3://b/long.tar")
+    assert str(caught.value).startswith("s3://b/long.tar: entry 'éééé")
+    assert str(caught.value).endswith("could not be written: File name too long")
+    assert str(tmp_path) not in str(caught.value)
+    assert not target.exists()
+
+
+def test_a_failed_extraction_empties_a_target_it_did_not_make(sandbox: tuple[Path, Path]) -> None:
+    folder, target = sandbox
+    target.mkdir(parents=True)
+    archive = tar_with(folder / "late.tar", "w", {"a/one.txt": b"1", "b.txt": b"2", "../x": b"3"})
+    with pytest.raises(UnsafeArchive, match=re.escape("'..' would leave")):
+        extract_archive(archive, target, LIMITS)
+    assert target.is_dir() and not any(target.iterdir())
+
+
+def write_bomb(path: Path, mode: str, size: int) -> Path:
+    """A tar whose one member is `size` zero bytes, written without holding them in memory."""
+
+    class Zeros(io.RawIOBase):
+        def __init__(self) -> None:
+            self.left = size
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+            n = min(len(buffer), self.left)
+            buffer[:n] = bytes(n)
+            self.left -= n
+            return n
+
+    with tarfile.open(path, mode) as archive:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = size
+        archive.addfile(info, Zeros())
+    return path
+
+
+@pytest.mark.parametrize("compression", ["gz", "bz2", "xz"])
+def test_compressed_tar_bomb_stops_within_bounded_disk_and_memory(
+    sandbox: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, compression: str
+) -> None:
+    """Before: tarfile expanded its whole read buffer at once (the 150 MiB tar.gz bomb took
+    465 MiB of memory and wrote 30 MiB). Now: counted piece by piece, nothing written."""
+    folder, target = sandbox
+    bomb = write_bomb(folder / f"bomb.tar.{compression}", f"w:{compression}", 64 * 2**20)
+    on_disk: list[int] = []
+    remove = archives._remove_output
+
+    def measured(target: Path, created: bool) -> None:
+        on_disk.append(sum(p.stat().st_size for p in target.rglob("*") if p.is_file()))
+        remove(target, created)
+
+    monkeypatch.setattr(archives, "_remove_output", measured)
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsafeArchive, match=r"entry 'zeros.bin': bomb.tar.\w+ expands \d+ t"):
+            extract_archive(bomb, target, LIMITS)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert on_disk == [0]  # refused before the first piece was written
+    assert peak < 16 * 2**20, peak  # xz's own dictionary is 8 MiB; the bomb expands to 64
+    assert not target.exists()
+
+
+def test_concatenated_streams_and_trailing_padding_are_read(sandbox: tuple[Path, Path]) -> None:
+    """pbzip2 writes several bzip2 streams; some writers pad a .tar.gz with zeros."""
+    folder, target = sandbox
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w") as archive:
+        for i in range(3):
+            add_tar_entry(archive, f"part{i}.bin", random.Random(i).randbytes(300_000))
+    data = plain.getvalue()
+    thirds = [data[: len(data) // 3], data[len(data) // 3 : 2 * len(data) // 3]]
+    thirds.append(data[2 * len(data) // 3 :])
+    (folder / "multi.tar.bz2").write_bytes(b"".join(bz2.compress(t) for t in thirds))
+    (folder / "padded.tar.gz").write_bytes(gzip.compress(data) + bytes(10_000))
+    for name in ("multi.tar.bz2", "padded.tar.gz"):
+        extracted = extract_archive(folder / name, target / name, LIMITS)
+        assert [(f.name, f.size) for f in extracted] == [
+            (f"part{i}.bin", 300_000) for i in range(3)
+        ]
+        assert (target / name / "part2.bin").read_bytes() == random.Random(2).randbytes(300_000)
+
+
+def test_cut_compressed_tar_is_damaged_and_leaves_nothing(sandbox: tuple[Path, Path]) -> None:
+    folder, target = sandbox
+    whole = tar_with(
+        folder / "whole.tar.gz", "w:gz", {"a.bin": random.Random(0).randbytes(200_000)}
+    )
+    (folder / "cut.tar.gz").write_bytes(whole.read_bytes()[:100_000])
+    with pytest.raises(UnsafeArchive, match=re.escape("s3://b/cut.tar.gz: damaged archive: ")):
+        extract_archive(folder / "cut.tar.gz", target, LIMITS, source="s3://b/cut.tar.gz")
+    assert not target.exists()
