@@ -231,7 +231,8 @@ class _Validator:
                     "a nested instruction",
                 )
             elif key in nested and field is not None:
-                child_op = self.catalog.get(val.get("operation"))
+                child_name = val.get("operation")  # its own problem if not a name
+                child_op = self.catalog.get(child_name) if isinstance(child_name, str) else None
                 if child_op is not None and not field.fits(child_op.output):
                     self.problem(
                         where,
