@@ -62,6 +62,7 @@ def test_unknown_operation_names_close_matches() -> None:
     assert problem.path == "instructions[0].operation"
     assert problem.message == "unknown operation 'dict_to_lst'; did you mean 'dict_to_list'?"
     assert problem.received == "'dict_to_lst'"
+    assert problem.expected is not None
     assert problem.expected.startswith("one of: import_from_local, ")
     assert "dict_to_list" in problem.expected
 
@@ -229,3 +230,17 @@ def test_a_nested_instruction_whose_operation_is_not_a_name_is_one_problem() -> 
     assert [(p.path, p.message) for p in found] == [
         ("instructions[0].parameters.data.operation", "expected an operation name")
     ]
+
+
+def test_parameters_take_json_types_as_published_not_coerced_ones() -> None:
+    for extract in (0, "true"):
+        parameters = {"file_id": "abc", "extract_archives": extract}
+        drive = {"operation": "import_from_google_drive", "parameters": parameters}
+        assert [p.path for p in problems([drive])] == [
+            "instructions[0].parameters.extract_archives"
+        ]
+    resize: dict[str, Any] = {"operation": "resize_image", "parameters": {"data": local()}}
+    resize["parameters"]["width"] = "64"
+    assert [p.path for p in problems([resize])] == ["instructions[0].parameters.width"]
+    resize["parameters"]["width"] = 64.0  # a number with no fraction is an integer
+    assert validate([resize], CATALOG).roots == ["instructions[0]"]
