@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI, Request
@@ -15,6 +16,7 @@ from api.config import Settings
 from api.dagster import DagsterClient
 from api.deps import require_api_key
 from api.errors import ApiError, InvalidRequest
+from api.openapi import add_request_schemas
 from api.routes import catalog, execute, health, runs
 from api.submissions import Submitter
 from orchestrator.errors import Problem
@@ -51,6 +53,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.catalog = CATALOG
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, with the request body generated from the catalog."""
+        if app.openapi_schema is None:
+            app.openapi_schema = add_request_schemas(build_openapi(), app.state.catalog)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

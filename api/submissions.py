@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from api.dagster import DagsterClient
@@ -46,6 +47,38 @@ def request_digest(document: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class KeyedLocks:
+    """One asyncio.Lock per key, kept only while a task holds it or waits for it.
+
+    A lock per Idempotency-Key kept forever would grow by one per request; here
+    the last task to leave a key's lock removes it, so the table holds only the
+    keys in flight. (One event loop: no lock is needed around the table itself.)
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    def users(self, key: str) -> int:
+        """Tasks holding or waiting for `key`'s lock."""
+        return self._users.get(key, 0)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+
 class Submitter:
     """Launches runs; a repeated Idempotency-Key returns the run it made before.
 
@@ -55,7 +88,7 @@ class Submitter:
 
     def __init__(self, dagster: DagsterClient):
         self.dagster = dagster
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = KeyedLocks()
 
     async def submit(self, document: Any, idempotency_key: str | None) -> tuple[str, bool]:
         """(run_id, replayed): replayed is True when the key had made the run before."""
@@ -64,7 +97,7 @@ class Submitter:
         if idempotency_key is None:
             return await self.dagster.launch_run(run_config(document), tags), False
         check_key(idempotency_key)
-        async with self._locks[idempotency_key]:
+        async with self._locks.hold(idempotency_key):
             earlier = await self.dagster.list_runs(
                 tags={TAG_IDEMPOTENCY_KEY: idempotency_key}, limit=1
             )

@@ -17,6 +17,7 @@ class Sample:
     name: str
     description: str
     document: Any
+    text: str  # the JSON exactly as the file has it (what an operator copies)
 
 
 def load_samples(path: Path = SAMPLES_FILE) -> dict[str, Sample]:
@@ -26,5 +27,5 @@ def load_samples(path: Path = SAMPLES_FILE) -> dict[str, Sample]:
         if not lines or not (match := HEADER.match(lines[0])):
             continue
         body = "\n".join(line for line in lines[1:] if not line.startswith("#"))
-        samples[match[1]] = Sample(match[1], match[2], json.loads(body))
+        samples[match[1]] = Sample(match[1], match[2], json.loads(body), body)
     return samples

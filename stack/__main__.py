@@ -1,4 +1,9 @@
-"""`make run`: start the embedded stack on loopback until Ctrl-C."""
+"""`make run`: start the embedded stack on loopback until Ctrl-C or SIGTERM.
+
+Environment: CONSTELLATION_VAR (work folder, default `var`), CONSTELLATION_DATA_ROOT
+(default VAR/data), CONSTELLATION_ARTIFACT_ROOT (default VAR/artifacts),
+CONSTELLATION_API_PORT, CONSTELLATION_DAGSTER_PORT, CONSTELLATION_API_KEYS.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from stack.processes import Stack
+from stack.processes import STOP_SIGNALS, Stack
 
 EXAMPLE_COLOURS = [(200, 60, 40), (40, 160, 80), (50, 90, 200), (230, 200, 40)]
 
@@ -34,6 +39,22 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def stop_once(signum: int, frame: FrameType | None) -> None:
+    """The first SIGINT or SIGTERM stops the stack; the ones after it are ignored.
+
+    A signal to `make run`'s process group reaches this process more than once;
+    a second KeyboardInterrupt inside Stack.stop() would leave services running.
+    """
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def install_stop_handlers() -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop_once)
+
+
 def main() -> int:
     workdir = Path(os.environ.get("CONSTELLATION_VAR", "var"))
     api_port = int(os.environ.get("CONSTELLATION_API_PORT", "8000"))
@@ -48,33 +69,35 @@ def main() -> int:
             return 1
     keys = [k for k in os.environ.get("CONSTELLATION_API_KEYS", "").split(",") if k]
     data_root = Path(os.environ.get("CONSTELLATION_DATA_ROOT", workdir / "data"))
+    artifact_root = Path(os.environ.get("CONSTELLATION_ARTIFACT_ROOT", workdir / "artifacts"))
     stack = Stack(
-        workdir, dagster_port=dagster_port, api_port=api_port, api_keys=keys, data_root=data_root
+        workdir,
+        dagster_port=dagster_port,
+        api_port=api_port,
+        api_keys=keys,
+        data_root=data_root,
+        artifact_root=artifact_root,
     )
+    install_stop_handlers()
     seed_examples(stack.data_root)
-    print("starting Dagster (webserver + daemon, SQLite) and the API ...", flush=True)
-    stack.start()
-    print(
-        f"\n  Dagster UI  {stack.dagster_url}\n"
-        f"  API         {stack.api_url}   (docs: {stack.api_url}/docs)\n"
-        f"  data root   {stack.data_root}\n"
-        f"  artifacts   {stack.artifact_root}\n"
-        f"  logs        {stack.logs}\n",
-        flush=True,
-    )
-    if not keys:
+    try:
+        print("starting Dagster (webserver + daemon, SQLite) and the API ...", flush=True)
+        stack.start()
         print(
-            "  auth        OPEN ACCESS for local development "
-            "(set CONSTELLATION_API_KEYS to require API keys)\n",
+            f"\n  Dagster UI  {stack.dagster_url}\n"
+            f"  API         {stack.api_url}   (docs: {stack.api_url}/docs)\n"
+            f"  data root   {stack.data_root}\n"
+            f"  artifacts   {stack.artifact_root}\n"
+            f"  logs        {stack.logs}\n",
             flush=True,
         )
-    print("Ctrl-C stops everything.", flush=True)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
+        if not keys:
+            print(
+                "  auth        OPEN ACCESS for local development "
+                "(set CONSTELLATION_API_KEYS to require API keys)\n",
+                flush=True,
+            )
+        print("Ctrl-C (or SIGTERM) stops everything.", flush=True)
         while all(s.process and s.process.poll() is None for s in stack.services.values()):
             time.sleep(1)
         print("a service exited; see the logs above. Stopping.", file=sys.stderr)

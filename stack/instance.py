@@ -1,7 +1,17 @@
-"""DAGSTER_HOME contents for the embedded stack: dagster.yaml and workspace.yaml."""
+"""DAGSTER_HOME contents: dagster.yaml rendered from deploy/dagster.yaml, and workspace.yaml.
+
+deploy/dagster.yaml is the one description of the Dagster instance. Production
+(docker-compose.yml, stack/production.py) uses it as it is. The embedded stack
+(`make run`, most tests) renders it with one difference: SQLite storage under
+DAGSTER_HOME instead of PostgreSQL when no PostgreSQL is given. Everything else —
+queued coordinator, run monitoring, artifact and compute-log storage, telemetry and
+the first-visit dialog off — is the same file, with its `env:` references filled
+by `instance_environment()`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +19,7 @@ from typing import Any
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = PROJECT_ROOT / "deploy"
 LOCATION_NAME = "orchestrator"
 
 
@@ -22,58 +33,83 @@ class PostgresStorage:
     username: str = "postgres"
     password: str = ""
 
-    def config(self) -> dict[str, Any]:
+    def environment(self) -> dict[str, str]:
+        """The values of deploy/dagster.yaml's `env:` references to PostgreSQL."""
         return {
-            "postgres_db": {
-                "username": self.username,
-                "password": self.password,
-                "hostname": self.hostname,
-                "db_name": self.db_name,
-                "port": self.port,
-                # SQLAlchemy 2.1 no longer defaults to psycopg2 for "postgresql://".
-                "scheme": "postgresql+psycopg2",
-            }
+            "DAGSTER_POSTGRES_USER": self.username,
+            "DAGSTER_POSTGRES_PASSWORD": self.password,
+            "DAGSTER_POSTGRES_HOST": self.hostname,
+            "DAGSTER_POSTGRES_PORT": str(self.port),
+            "DAGSTER_POSTGRES_DB": self.db_name,
         }
 
 
-def instance_config(
-    home: Path, postgres: PostgresStorage | None, max_concurrent_runs: int
-) -> dict[str, Any]:
-    """dagster.yaml: fast queued coordinator, run monitoring, chosen storage."""
-    storage = (
-        {"postgres": postgres.config()}
-        if postgres
-        else {"sqlite": {"base_dir": str(home / "storage")}}
-    )
+def instance_environment(
+    postgres: PostgresStorage | None, max_concurrent_runs: int, storage_dir: Path
+) -> dict[str, str]:
+    """The values of every `env:` reference of deploy/dagster.yaml the instance needs."""
     return {
-        "storage": storage,
-        "run_coordinator": {
-            "module": "dagster._core.run_coordinator",
-            "class": "QueuedRunCoordinator",
-            "config": {
-                "max_concurrent_runs": max_concurrent_runs,
-                # Measured here: the default 5 s poll dominates a short run.
-                "dequeue_interval_seconds": 1,
-                "dequeue_use_threads": True,
-            },
-        },
-        "run_monitoring": {
-            "enabled": True,
-            "start_timeout_seconds": 180,
-            "cancel_timeout_seconds": 60,
-            "poll_interval_seconds": 5,
-        },
-        "telemetry": {"enabled": False},
+        **(postgres.environment() if postgres else {}),
+        "DAGSTER_MAX_CONCURRENT_RUNS": str(max_concurrent_runs),
+        "DAGSTER_STORAGE_DIR": str(storage_dir),
     }
 
 
-def write_instance(
-    home: Path, postgres: PostgresStorage | None = None, max_concurrent_runs: int = 10
-) -> Path:
+def deploy_instance() -> dict[str, Any]:
+    """deploy/dagster.yaml, parsed."""
+    return dict(yaml.safe_load((DEPLOY / "dagster.yaml").read_text()))
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` laid over it, nested mappings merged key by key."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def sqlite_storage(home: Path) -> dict[str, Any]:
+    """The storage section of an embedded instance without PostgreSQL."""
+    return {"sqlite": {"base_dir": str(home / "storage")}}
+
+
+def embedded_instance(home: Path, postgres: PostgresStorage | None) -> dict[str, Any]:
+    """deploy/dagster.yaml with SQLite storage under `home` unless PostgreSQL is given."""
+    config = deploy_instance()
+    if postgres is None:
+        config["storage"] = sqlite_storage(home)  # replaced whole, not merged
+    return config
+
+
+def write_instance(home: Path, postgres: PostgresStorage | None = None) -> Path:
+    """DAGSTER_HOME/dagster.yaml of the embedded stack (see `embedded_instance`)."""
     home.mkdir(parents=True, exist_ok=True)
     path = home / "dagster.yaml"
-    path.write_text(yaml.safe_dump(instance_config(home, postgres, max_concurrent_runs)))
+    path.write_text(yaml.safe_dump(embedded_instance(home, postgres), sort_keys=False))
     return path
+
+
+def render_home(
+    home: Path, instance_overrides: Mapping[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """DAGSTER_HOME with deploy/dagster.yaml and deploy/workspace.yaml (production).
+
+    The files are copied as they are; `instance_overrides` (for tests: short
+    run-monitoring timeouts, which Dagster does not read from `env:`) are laid
+    over dagster.yaml only when given.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    instance = home / "dagster.yaml"
+    text = (DEPLOY / "dagster.yaml").read_text()
+    if instance_overrides:
+        text = yaml.safe_dump(merge(yaml.safe_load(text), instance_overrides), sort_keys=False)
+    instance.write_text(text)
+    workspace = home / "workspace.yaml"
+    workspace.write_text((DEPLOY / "workspace.yaml").read_text())
+    return instance, workspace
 
 
 def write_workspace(home: Path) -> Path:

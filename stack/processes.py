@@ -9,26 +9,53 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import httpx
 
-from stack.instance import PostgresStorage, write_instance, write_workspace
+from stack.instance import (
+    PostgresStorage,
+    instance_environment,
+    write_instance,
+    write_workspace,
+)
 
 BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the one helper for it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored inside the block (main thread only; elsewhere a no-op).
+
+    A signal sent to a process group reaches the launcher more than once (`make`
+    relays it, the terminal sends it too); the second must not interrupt a stop
+    half-way and leave services running.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _prepare_child() -> None:
@@ -122,11 +149,13 @@ class ServiceGroup:
 
     services: dict[str, Service]
 
-    def lay_out(self, workdir: Path, data_root: Path | None) -> None:
+    def lay_out(
+        self, workdir: Path, data_root: Path | None, artifact_root: Path | None = None
+    ) -> None:
         """The folders under one work folder: Dagster's home, artifacts, data, logs."""
         self.workdir = workdir.resolve()
         self.home = self.workdir / "dagster_home"
-        self.artifact_root = self.workdir / "artifacts"
+        self.artifact_root = (artifact_root or self.workdir / "artifacts").resolve()
         self.data_root = (data_root or self.workdir / "data").resolve()
         self.logs = self.workdir / "logs"
 
@@ -143,8 +172,11 @@ class ServiceGroup:
         self.wait_ready(name)
 
     def stop(self) -> None:
-        for service in reversed(list(self.services.values())):
-            service.stop()
+        """Stop every service, last started first. Safe to call again; SIGINT and
+        SIGTERM are ignored meanwhile, so a repeated signal cannot cut it short."""
+        with stop_signals_ignored():
+            for service in reversed(list(self.services.values())):
+                service.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -170,10 +202,11 @@ class Stack(ServiceGroup):
         api_port: int | None = None,
         api_keys: list[str] | None = None,
         data_root: Path | None = None,
+        artifact_root: Path | None = None,
         env: dict[str, str] | None = None,
         max_concurrent_runs: int = 10,
     ):
-        self.lay_out(workdir, data_root)
+        self.lay_out(workdir, data_root, artifact_root)
         self.postgres = postgres
         self.dagster_port = dagster_port or free_port()
         self.api_port = api_port or free_port()
@@ -190,10 +223,16 @@ class Stack(ServiceGroup):
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    @property
+    def storage_dir(self) -> Path:
+        """Dagster's step outputs and compute logs (DAGSTER_STORAGE_DIR), beside SQLite."""
+        return self.home / "storage"
+
     def environment(self) -> dict[str, str]:
         env = {
             **os.environ,
             "DAGSTER_HOME": str(self.home),
+            **instance_environment(self.postgres, self.max_concurrent_runs, self.storage_dir),
             "CONSTELLATION_ARTIFACT_ROOT": str(self.artifact_root),
             "CONSTELLATION_DATA_ROOT": str(self.data_root),
             "CONSTELLATION_DAGSTER_URL": self.dagster_url,
@@ -207,7 +246,7 @@ class Stack(ServiceGroup):
     def start(self) -> Stack:
         for folder in (self.home, self.artifact_root, self.data_root, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
-        write_instance(self.home, self.postgres, self.max_concurrent_runs)
+        write_instance(self.home, self.postgres)
         workspace = str(write_workspace(self.home))
         env = self.environment()
         create_storage(env, self.logs)

@@ -19,13 +19,11 @@ from typing import Any
 
 import grpc
 import httpx
-import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from stack.instance import PROJECT_ROOT, PostgresStorage
+from stack.instance import PostgresStorage, instance_environment, render_home
 from stack.processes import Service, ServiceGroup, free_port, http_ok
 
-DEPLOY = PROJECT_ROOT / "deploy"
 LOOPBACK = "127.0.0.1"
 
 # Environment variables each kind of process reads (docker-compose.yml sets exactly these).
@@ -117,37 +115,6 @@ SERVICES: dict[str, ServiceSpec] = {
 }  # fmt: skip
 
 
-def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `overrides` laid over it, nested mappings merged key by key."""
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def render_home(
-    home: Path, instance_overrides: Mapping[str, Any] | None = None
-) -> tuple[Path, Path]:
-    """DAGSTER_HOME with deploy/dagster.yaml and deploy/workspace.yaml.
-
-    The files are copied as they are; `instance_overrides` (for tests: short
-    run-monitoring timeouts, which Dagster does not read from `env:`) are laid
-    over dagster.yaml only when given.
-    """
-    home.mkdir(parents=True, exist_ok=True)
-    instance = home / "dagster.yaml"
-    text = (DEPLOY / "dagster.yaml").read_text()
-    if instance_overrides:
-        text = yaml.safe_dump(merge(yaml.safe_load(text), instance_overrides), sort_keys=False)
-    instance.write_text(text)
-    workspace = home / "workspace.yaml"
-    workspace.write_text((DEPLOY / "workspace.yaml").read_text())
-    return instance, workspace
-
-
 def grpc_serving(host: str, port: int) -> bool:
     """The gRPC health check `dagster api grpc-health-check` makes."""
     with grpc.insecure_channel(f"{host}:{port}") as channel:
@@ -212,13 +179,9 @@ class ProductionStack(ServiceGroup):
         """The value of every variable of the topology, for loopback."""
         return {
             "DAGSTER_HOME": str(self.home),
-            "DAGSTER_POSTGRES_USER": self.postgres.username,
-            "DAGSTER_POSTGRES_PASSWORD": self.postgres.password,
-            "DAGSTER_POSTGRES_HOST": self.postgres.hostname,
-            "DAGSTER_POSTGRES_PORT": str(self.postgres.port),
-            "DAGSTER_POSTGRES_DB": self.postgres.db_name,
-            "DAGSTER_MAX_CONCURRENT_RUNS": str(self.max_concurrent_runs),
-            "DAGSTER_STORAGE_DIR": str(self.artifact_root / "dagster"),
+            **instance_environment(
+                self.postgres, self.max_concurrent_runs, self.artifact_root / "dagster"
+            ),
             "DAGSTER_CODE_SERVER_HOST": LOOPBACK,
             "DAGSTER_CODE_SERVER_PORT": str(self.ports["user-code"]),
             "CONSTELLATION_ARTIFACT_ROOT": str(self.artifact_root),

@@ -6,20 +6,22 @@ from fastapi import APIRouter, Header, Request, Response
 
 from api.body import read_json_body
 from api.deps import CatalogDep, SettingsDep, SubmitterDep
-from api.schemas import ErrorBody, ExecuteRequest, ExecuteResponse, ValidateResponse
-from api.submissions import plan_or_422
+from api.openapi import request_body
+from api.schemas import ErrorBody, ExecuteResponse, ValidateResponse
+from api.submissions import MAX_IDEMPOTENCY_KEY, plan_or_422
 
 router = APIRouter(tags=["pipelines"])
 
-BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": ExecuteRequest.model_json_schema()}},
-    }
-}
+BODY = request_body()  # the schema itself is generated from the catalog (api/openapi.py)
 ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or wrong API key"},
     413: {"model": ErrorBody, "description": "Body over the size limit"},
     422: {"model": ErrorBody, "description": "Every problem, each with its JSON path"},
+}
+EXECUTE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"model": ErrorBody, "description": "The Idempotency-Key was used for other instructions"},
+    502: {"model": ErrorBody, "description": "Dagster answered, but not as expected"},
     503: {"model": ErrorBody, "description": "Dagster cannot be reached; nothing was started"},
 }
 
@@ -29,7 +31,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status_code=201,
     response_model=ExecuteResponse,
     openapi_extra=BODY,
-    responses=ERRORS,
+    responses=EXECUTE_ERRORS,
 )
 async def execute(
     request: Request,
@@ -37,7 +39,20 @@ async def execute(
     settings: SettingsDep,
     catalog: CatalogDep,
     submitter: SubmitterDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Printable characters; a retry with the same key and body "
+            "returns the first run.",
+            # Documented only: Submitter checks it, with its own message.
+            json_schema_extra={
+                "minLength": 1,
+                "maxLength": MAX_IDEMPOTENCY_KEY,
+                "pattern": "^[\\x20-\\x7e]+$",
+            },
+        ),
+    ] = None,
 ) -> ExecuteResponse:
     """Validate the instructions and start a run. A repeated Idempotency-Key returns
     the run it started before (header `Idempotent-Replayed: true`)."""

@@ -231,7 +231,8 @@ class _Validator:
                     "a nested instruction",
                 )
             elif key in nested and field is not None:
-                child_op = self.catalog.get(val.get("operation"))
+                child_name = val.get("operation")  # its own problem if not a name
+                child_op = self.catalog.get(child_name) if isinstance(child_name, str) else None
                 if child_op is not None and not field.fits(child_op.output):
                     self.problem(
                         where,
@@ -250,7 +251,9 @@ class _Validator:
             else:
                 literals[key] = val
         try:
-            op.params.model_validate(literals)
+            # Strict: JSON's types as the published schema says them (no "3" for 3, no
+            # 0 for false); a number with no fraction is an integer, as in JSON Schema.
+            op.params.model_validate({k: _integral(v) for k, v in literals.items()}, strict=True)
         except ValidationError as exc:
             for error in exc.errors():
                 loc = error["loc"]
@@ -274,6 +277,10 @@ class _Validator:
                         _field_type(op, key),
                         describe_received(error.get("input")),
                     )
+
+
+def _integral(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _field_type(op: Operation, key: str) -> str:

@@ -5,13 +5,25 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from orchestrator.catalog.registry import operation
 from orchestrator.catalog.values import Dataset
 from orchestrator.context import OperationContext
 from orchestrator.errors import OperationError, PathOutsideDataRoot, UnsafePath
 from orchestrator.paths import resolve_inside
+
+# The rule of `inside_by_name`, as the JSON Schema `pattern` the API publishes (ECMA-262 and
+# Python `re` read it alike: `(?![\s\S])` is the true end, where `$` would also match before
+# a final newline): not absolute, and no '..' segment.
+INSIDE_PATTERN = r"^(?!/)(?!([\s\S]*/)?\.\.(/|(?![\s\S])))"
+
+
+def inside_by_name(path: str) -> bool:
+    """Whether `path`, by its name alone, stays under the folder it is relative to:
+    not absolute and no '..' segment. Links are checked when the files are read."""
+    return not path.startswith("/") and ".." not in path.split("/")
 
 
 class ImportFromLocalParams(BaseModel):
@@ -20,8 +32,22 @@ class ImportFromLocalParams(BaseModel):
     path: str = Field(
         min_length=1,
         description="A file or folder, relative to the server's data root "
-        "(CONSTELLATION_DATA_ROOT). Paths resolving outside the root are refused.",
+        "(CONSTELLATION_DATA_ROOT), without '..'. Absolute paths and '..' are refused when "
+        "the instructions are validated; links that lead outside the root, when they run.",
+        json_schema_extra={"pattern": INSIDE_PATTERN},
     )
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_data_root(cls, path: str) -> str:
+        if not inside_by_name(path):
+            raise PydanticCustomError(
+                "path_outside_data_root",
+                "{path} is absolute or has a '..' segment: give a path relative to "
+                "the data root, without '..'",
+                {"path": repr(path)},
+            )
+        return path
 
 
 def resolve_under(root: Path, path: str) -> Path:

@@ -42,7 +42,16 @@ def s3_client(ctx: OperationContext, bucket: str) -> S3Client:
 
 
 class ImportFromS3Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # The JSON Schema says what `one_source` checks: exactly one of key and prefix.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["key"], "properties": {"key": {"type": "string"}}},
+                {"required": ["prefix"], "properties": {"prefix": {"type": "string"}}},
+            ]
+        },
+    )
 
     bucket: str = Field(pattern=BUCKET_PATTERN, description="The bucket to read from.")
     key: str | None = Field(

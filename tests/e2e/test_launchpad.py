@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.samples import SAMPLES_FILE, load_samples
-from stack import Stack, write_instance
+from orchestrator.samples import load_samples
+from stack import Stack
 from stack.__main__ import seed_examples
 from tests.fixtures.dagster_stack import ApiClient, start_stack
 
@@ -35,13 +35,10 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCHPAD = "/locations/__repository__@orchestrator/jobs/build_execute_job/playground"
 RUN_URL = re.compile(r"/runs/([0-9a-f-]{36})")
+# One timeout for every page action and every expectation: a busy machine makes the UI
+# slow, never wrong, so nothing here waits a fixed time or less than the page may take.
+PAGE_TIMEOUT_MS = 60_000
 RUN_TIMEOUT_MS = 180_000
-
-
-def sample_text(name: str) -> str:
-    """The JSON of one sample exactly as sample_dags.txt has it (what an operator copies)."""
-    lines = SAMPLES_FILE.read_text().split(f"# {name}: ", 1)[1].split("\n\n", 1)[0].splitlines()
-    return "\n".join(line for line in lines[1:] if not line.startswith("#"))
 
 
 def launchpad_config(instructions_json: str) -> str:
@@ -54,19 +51,11 @@ def launchpad_config(instructions_json: str) -> str:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One SQLite stack for these tests: the UI does not depend on the storage.
 
-    Its storage is created before the stack starts: the webserver and the daemon
-    creating a fresh SQLite schema at once can collide ("table alembic_version
-    already exists") on a busy machine.
+    Stack.start() creates the storage before the services start, and its instance
+    (deploy/dagster.yaml) turns Dagster's first-visit community dialog off.
     """
-    import dagster as dg
-
-    workdir = tmp_path_factory.mktemp("ui-stack")
-    home = workdir / "dagster_home"
-    write_instance(home)
-    with dg.DagsterInstance.from_config(str(home)):
-        pass
     with ExitStack() as exits:
-        yield start_stack(workdir, "sqlite", exits)
+        yield start_stack(tmp_path_factory.mktemp("ui-stack"), "sqlite", exits)
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +65,14 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)  # Playwright's default is 5 s
     with playwright_api.sync_playwright() as playwright:
         yield playwright
 
 
 @pytest.fixture
 def page(browser: Any, tmp_path: Path) -> Iterator[Page]:
-    """A fresh browser profile; Dagster's one-time community dialog is dismissed if it shows."""
+    """A fresh browser profile, as an operator's first visit (no dialog: nux is off)."""
     context = browser.chromium.launch_persistent_context(
         str(tmp_path / "profile"),
         executable_path=str(CHROMIUM),
@@ -90,10 +80,8 @@ def page(browser: Any, tmp_path: Path) -> Iterator[Page]:
         headless=True,
         viewport={"width": 1400, "height": 900},
     )
-    context.set_default_timeout(60_000)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
     page = context.pages[0] if context.pages else context.new_page()
-    skip = page.get_by_role("dialog").get_by_role("button", name="Skip")
-    page.add_locator_handler(skip, lambda button: button.click())
     try:
         yield page
     finally:
@@ -119,7 +107,7 @@ def replace_config(page: Page, config: str) -> None:
 
 def launch(page: Page) -> str:
     page.get_by_role("button", name="Launch Run").click()
-    page.wait_for_url(RUN_URL, timeout=60_000)
+    page.wait_for_url(RUN_URL)
     match = RUN_URL.search(page.url)
     assert match is not None
     return match[1]
@@ -148,6 +136,8 @@ def test_default_config_documents_itself_and_runs(stack: Stack, api: ApiClient, 
     detail = api.wait(run_id)
     assert detail["status"] == "SUCCESS", detail
     assert [i["status"] for i in detail["instructions"]] == ["succeeded"]
+    # A whole run later, Dagster's first-visit dialog would have opened by now.
+    expect(page.get_by_text("Join the Dagster community")).to_have_count(0)
 
 
 def test_sample_pasted_in_the_launchpad_runs_as_the_api_runs_it(
@@ -155,7 +145,7 @@ def test_sample_pasted_in_the_launchpad_runs_as_the_api_runs_it(
 ) -> None:
     seed_examples(stack.data_root)
     page.goto(stack.dagster_url + LAUNCHPAD)
-    replace_config(page, launchpad_config(sample_text("local-images")))
+    replace_config(page, launchpad_config(load_samples()["local-images"].text))
     screenshot(page, "launchpad-local-images-config")
 
     run_id = launch(page)

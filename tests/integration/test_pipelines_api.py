@@ -105,6 +105,15 @@ def test_failure_skips_later_instructions_and_reports_first_error(
 
 def test_path_outside_data_root_is_refused(stack: Stack, api: ApiClient) -> None:
     document = {"instructions": [{"operation": "import_from_local", "parameters": {"path": "../"}}]}
+    response = api.execute(document)  # refused by its name, before any run
+    assert response.status_code == 422
+    assert response.json()["problems"][0]["path"] == "instructions[0].parameters.path"
+    link = stack.data_root / "leads-out"  # a link is followed only when the run reads it
+    if not link.is_symlink():
+        link.symlink_to(stack.workdir)
+    document = {
+        "instructions": [{"operation": "import_from_local", "parameters": {"path": link.name}}]
+    }
     detail = api.wait(api.execute(document).json()["run_id"])
     assert detail["status"] == "FAILURE"
     assert "resolves outside the data root" in detail["error"]

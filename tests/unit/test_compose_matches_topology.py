@@ -1,4 +1,5 @@
-"""docker-compose.yml, deploy/ and stack/production.SERVICES describe one topology.
+"""docker-compose.yml, deploy/ and stack/production.SERVICES describe one topology;
+the embedded stack (stack/instance.py) runs the same Dagster instance on SQLite.
 
 The native tests prove stack/production.py; these tests keep the compose file from
 drifting away from it: same services, same commands, same environment variables.
@@ -13,7 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from stack.production import DEPLOY, INSTANCE_ENV, SERVICES, WORKSPACE_ENV, render_home
+from stack import Stack
+from stack.instance import DEPLOY, PostgresStorage, render_home, write_instance
+from stack.production import INSTANCE_ENV, SERVICES, WORKSPACE_ENV
 
 ROOT = DEPLOY.parent
 COMPOSE_HOME = "/opt/dagster/dagster_home"
@@ -116,5 +119,46 @@ def test_dagster_accepts_the_production_instance_config() -> None:
     from dagster._core.instance.config import dagster_instance_config_schema
 
     config = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    result = validate_config(dagster_instance_config_schema(), config)
+    assert result.success, [e.message for e in result.errors or []]
+
+
+def test_embedded_instance_is_the_deploy_instance_but_for_sqlite_storage(tmp_path: Path) -> None:
+    """make run and the tests run deploy/dagster.yaml; only the storage differs, because
+    the embedded stack has no PostgreSQL unless one is given."""
+    embedded = yaml.safe_load(write_instance(tmp_path).read_text())
+    original = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    assert embedded["storage"] == {"sqlite": {"base_dir": str(tmp_path / "storage")}}
+    assert {k: v for k, v in embedded.items() if k != "storage"} == {
+        k: v for k, v in original.items() if k != "storage"
+    }
+
+
+def test_embedded_instance_on_postgres_is_the_deploy_instance(tmp_path: Path) -> None:
+    embedded = yaml.safe_load(write_instance(tmp_path, PostgresStorage("db")).read_text())
+    assert embedded == yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+
+
+def test_the_embedded_stack_fills_every_env_reference(tmp_path: Path) -> None:
+    for postgres in (None, PostgresStorage("db")):
+        embedded = yaml.safe_load(write_instance(tmp_path, postgres).read_text())
+        stack = Stack(tmp_path, postgres=postgres, dagster_port=1, api_port=2)
+        assert env_references(embedded) <= set(stack.environment())
+
+
+def test_no_instance_opens_the_first_visit_dialog(tmp_path: Path) -> None:
+    for config in (
+        yaml.safe_load((DEPLOY / "dagster.yaml").read_text()),
+        yaml.safe_load(write_instance(tmp_path).read_text()),
+    ):
+        assert config["nux"] == {"enabled": False}
+        assert config["telemetry"] == {"enabled": False}
+
+
+def test_dagster_accepts_the_embedded_instance_config(tmp_path: Path) -> None:
+    from dagster._config import validate_config
+    from dagster._core.instance.config import dagster_instance_config_schema
+
+    config = yaml.safe_load(write_instance(tmp_path).read_text())
     result = validate_config(dagster_instance_config_schema(), config)
     assert result.success, [e.message for e in result.errors or []]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from orchestrator.catalog import validate
 from orchestrator.operations import CATALOG
-from orchestrator.samples import load_samples
+from orchestrator.samples import SAMPLES_FILE, load_samples
 
 SAMPLES = load_samples()
 
@@ -19,3 +21,9 @@ def test_the_samples_file_has_the_documented_examples() -> None:
 def test_sample_validates(name: str) -> None:
     plan = validate(SAMPLES[name].document, CATALOG)
     assert plan.roots
+
+
+def test_a_sample_keeps_its_text_as_the_file_has_it() -> None:
+    sample = SAMPLES["local-images"]
+    assert json.loads(sample.text) == sample.document
+    assert sample.text in SAMPLES_FILE.read_text()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orchestrator.catalog import Limits, validate
 from orchestrator.errors import InstructionsInvalid, Problem
@@ -59,6 +62,7 @@ def test_unknown_operation_names_close_matches() -> None:
     assert problem.path == "instructions[0].operation"
     assert problem.message == "unknown operation 'dict_to_lst'; did you mean 'dict_to_list'?"
     assert problem.received == "'dict_to_lst'"
+    assert problem.expected is not None
     assert problem.expected.startswith("one of: import_from_local, ")
     assert "dict_to_list" in problem.expected
 
@@ -184,3 +188,59 @@ def test_hostile_depth_does_not_exhaust_the_stack() -> None:
         tree = {"operation": "dict_to_list", "parameters": {"data": tree}}
     (problem,) = problems([tree])
     assert "deeper than the limit of 32" in problem.message
+
+
+@pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "/", "..", "a/../b", "a/.."])
+def test_a_local_path_that_may_leave_the_data_root_is_refused_before_any_run(path: str) -> None:
+    found = problems([local(path)])
+    assert [(p.path, p.message, p.expected, p.received) for p in found] == [
+        (
+            "instructions[0].parameters.path",
+            f"invalid value for parameter 'path' of 'import_from_local': {path!r} is absolute "
+            "or has a '..' segment: give a path relative to the data root, without '..'",
+            "a string",
+            f'"{path}" (string)',
+        )
+    ]
+
+
+@pytest.mark.parametrize("path", ["photos", "photos/2024/a.jpg", ".", "a..b/c", "..hidden", "~"])
+def test_a_relative_path_inside_the_data_root_is_accepted(path: str) -> None:
+    assert validate([local(path)], CATALOG).roots == ["instructions[0]"]
+
+
+def test_the_published_pattern_says_what_the_check_does() -> None:
+    from orchestrator.operations.local import INSIDE_PATTERN, inside_by_name
+
+    pattern = re.compile(INSIDE_PATTERN)
+    samples = ["a", "/a", "..", "../a", "a/..", "a/../b", "a/..\n", "..\n", "\n..", "a/...",
+               ".../a", "a//..", "", "./..", "a/b/"]  # fmt: skip
+    for sample in samples:
+        assert (pattern.search(sample) is not None) == inside_by_name(sample), sample
+
+    @given(st.text(alphabet="./a\n", max_size=12))
+    def agree(sample: str) -> None:
+        assert (pattern.search(sample) is not None) == inside_by_name(sample)
+
+    agree()
+
+
+def test_a_nested_instruction_whose_operation_is_not_a_name_is_one_problem() -> None:
+    found = problems([{"operation": "dict_to_list", "parameters": {"data": {"operation": {}}}}])
+    assert [(p.path, p.message) for p in found] == [
+        ("instructions[0].parameters.data.operation", "expected an operation name")
+    ]
+
+
+def test_parameters_take_json_types_as_published_not_coerced_ones() -> None:
+    for extract in (0, "true"):
+        parameters = {"file_id": "abc", "extract_archives": extract}
+        drive = {"operation": "import_from_google_drive", "parameters": parameters}
+        assert [p.path for p in problems([drive])] == [
+            "instructions[0].parameters.extract_archives"
+        ]
+    resize: dict[str, Any] = {"operation": "resize_image", "parameters": {"data": local()}}
+    resize["parameters"]["width"] = "64"
+    assert [p.path for p in problems([resize])] == ["instructions[0].parameters.width"]
+    resize["parameters"]["width"] = 64.0  # a number with no fraction is an integer
+    assert validate([resize], CATALOG).roots == ["instructions[0]"]

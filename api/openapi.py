@@ -1,0 +1,132 @@
+"""The request body of POST /execute and /validate in the OpenAPI document, from the catalog.
+
+FastAPI reads the body itself (api/body.py) and the catalog validates it, so the
+published contract is generated from that same catalog, and a generated client or
+a fuzzer sees what the API accepts:
+
+    ExecuteRequest            {"instructions": [Instruction, ...]} (at least one)
+    Instruction               oneOf the operations, discriminated by "operation"
+    Instruction.NAME          {"operation": "NAME", "parameters": NAME.Params}
+    NAME.Params               the operation's parameter schema; a parameter fed by a
+                              nested instruction takes oneOf the Instruction.OTHER
+                              whose output fits it (and its literal types, if any)
+
+`add_request_schemas` lays these over the document FastAPI builds. What JSON Schema
+cannot say stays with validation: the depth and node limits, and the body size.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from api.schemas import ExecuteRequest
+from orchestrator.catalog.registry import Catalog, Operation
+
+COMPONENTS = "#/components/schemas/"
+REQUEST = "ExecuteRequest"
+INSTRUCTION = "Instruction"
+VALUE_MARK = "x-constellation-type"  # orchestrator/catalog/values.py: a value, not a literal
+
+
+def request_body() -> dict[str, Any]:
+    """`openapi_extra` of the routes that take instructions: a reference to the schema."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": COMPONENTS + REQUEST}}},
+        }
+    }
+
+
+def add_request_schemas(document: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    """`document` (an OpenAPI document) with the instruction schemas in its components."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(request_schemas(catalog))
+    return document
+
+
+def request_schemas(catalog: Catalog) -> dict[str, Any]:
+    """Every component schema of the request body, by name."""
+    field = ExecuteRequest.model_fields["instructions"]
+    refs = {op.name: COMPONENTS + instruction_name(op) for op in operations(catalog)}
+    schemas: dict[str, Any] = {
+        REQUEST: {
+            "title": REQUEST,
+            "description": ExecuteRequest.__doc__,
+            "type": "object",
+            "properties": {
+                "instructions": {
+                    "description": field.description,
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"$ref": COMPONENTS + INSTRUCTION},
+                    "examples": field.examples,
+                }
+            },
+            "required": ["instructions"],
+            "additionalProperties": False,
+        },
+        INSTRUCTION: {
+            "description": "One instruction: an operation of GET /operations and its parameters.",
+            "oneOf": [{"$ref": ref} for ref in refs.values()],
+            "discriminator": {"propertyName": "operation", "mapping": refs},
+        },
+    }
+    for op in operations(catalog):
+        params, definitions = parameter_schema(op, catalog)
+        schemas.update(definitions)
+        schemas[params_name(op)] = params
+        instruction: dict[str, Any] = {
+            "title": instruction_name(op),
+            "description": op.description,
+            "type": "object",
+            "properties": {
+                "operation": {"const": op.name},
+                "parameters": {"$ref": COMPONENTS + params_name(op)},
+            },
+            "required": ["operation", "parameters"] if params.get("required") else ["operation"],
+            "additionalProperties": False,
+        }
+        schemas[instruction_name(op)] = instruction
+    return schemas
+
+
+def operations(catalog: Catalog) -> list[Operation]:
+    return [catalog[name] for name in catalog.names]
+
+
+def instruction_name(op: Operation) -> str:
+    return f"{INSTRUCTION}.{op.name}"
+
+
+def params_name(op: Operation) -> str:
+    return f"{op.name}.Params"
+
+
+def parameter_schema(op: Operation, catalog: Catalog) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The schema of `op`'s parameters and the definitions it refers to, by component name.
+
+    pydantic's schema says "a value" where a nested instruction goes (VALUE_MARK);
+    here that becomes oneOf the instructions whose output fits the parameter.
+    """
+    schema = copy.deepcopy(
+        op.params.model_json_schema(ref_template=COMPONENTS + op.name + ".{model}")
+    )
+    definitions = {f"{op.name}.{name}": s for name, s in schema.pop("$defs", {}).items()}
+    values = {COMPONENTS + name for name, s in definitions.items() if VALUE_MARK in s}
+    for name, field in op.inputs.items():
+        prop = schema["properties"][name]
+        fitting = [
+            {"$ref": COMPONENTS + instruction_name(other)}
+            for other in operations(catalog)
+            if field.fits(other.output)
+        ]
+        members = prop.pop("anyOf", None) or [{"$ref": prop.pop("$ref")}]
+        literals = [m for m in members if m.get("$ref") not in values]
+        for key in ("title", VALUE_MARK):
+            prop.pop(key, None)
+        prop["oneOf"] = fitting + literals
+    for name in [n for n in definitions if COMPONENTS + n in values]:
+        del definitions[name]
+    return schema, definitions
