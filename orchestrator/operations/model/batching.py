@@ -126,8 +126,8 @@ class RowSpec:
 
     @classmethod
     def of_first(cls, first: tuple[str, np.ndarray] | None, batch_size: int) -> RowSpec:
-        """The spec of the data set's first row, given with its item's name; None when the
-        data set has no rows at all (nothing will be sent)."""
+        """The spec of the data set's first row, given with its item's name, or None when
+        the data set has no rows at all (then nothing is sent)."""
         if first is None:
             return cls((), None, "", batch_size)
         name, row = first

@@ -91,10 +91,9 @@ class InferenceRequests:
                 return ReadChunk(batches, send(batches[0]) if len(batches) == 1 else None)
 
             # twice as many chunks as workers: a worker that is done takes the next at once
-            with closing(
-                ordered_map(workers, read_and_send, chunks, 2 * self._concurrency)
-            ) as read:
-                for _, (batches, answer) in read:
+            reads = ordered_map(workers, read_and_send, chunks, 2 * self._concurrency)
+            with closing(reads):
+                for _, (batches, answer) in reads:
                     if answer is not None:
                         answered(batches[0], answer)
                         continue
