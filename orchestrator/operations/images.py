@@ -72,15 +72,14 @@ def resize_image(params: ResizeImageParams, ctx: OperationContext) -> Dataset:
     writer = ctx.dataset_writer()
     data = params.data
 
-    def one(item: DataItem) -> tuple[str, str]:
+    def one(item: DataItem) -> str:
         ctx.check_canceled()
-        media_type = resize_file(data.path_of(item), writer.path_for(item.name), params)
-        return item.name, media_type
+        return resize_file(data.path_of(item), writer.path_for(item.name), params)
 
     workers = max(1, ctx.services.workers)
     with ThreadPoolExecutor(workers, thread_name_prefix="resize") as pool:
         # two images a thread submitted at once: none waits, and memory stays flat
-        for _, (name, media_type) in ordered_map(pool, one, data.items, 2 * workers):
-            writer.add(name, media_type)
+        for item, media_type in ordered_map(pool, one, data.items, 2 * workers):
+            writer.add(item.name, media_type)
     resized = writer.finish(order=[item.name for item in data.items])
     return type(data)(root=resized.root, items=resized.items)
