@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.catalog.registry import RetryPolicy, operation
+from orchestrator.catalog.registry import operation
 from orchestrator.catalog.values import DeployedModel
 from orchestrator.connectors.model_server import ModelServerClient
 from orchestrator.context import OperationContext
@@ -62,7 +62,7 @@ class DeployModelParams(BaseModel):
     )
 
 
-@operation(name="deploy_model", output=DeployedModel, retry=RetryPolicy(max_attempts=2))
+@operation(name="deploy_model", output=DeployedModel)
 def deploy_model(params: DeployModelParams, ctx: OperationContext) -> DeployedModel:
     """Load a model from the model server's repository and wait until it is ready to serve."""
     client = model_server(ctx)
@@ -97,7 +97,6 @@ class DeleteModelParams(BaseModel):
     name="delete_model",
     output=DeployedModel,
     cleanup=True,
-    retry=RetryPolicy(max_attempts=3, backoff_seconds=1.0),
 )
 def delete_model(params: DeleteModelParams, ctx: OperationContext) -> DeployedModel:
     """Unload a model from the model server. Runs even after a failure; a model that is not
