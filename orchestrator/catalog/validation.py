@@ -291,7 +291,8 @@ def _field_type(op: Operation, key: str) -> str:
 
 @functools.cache
 def _properties(params: type[BaseModel]) -> dict[str, Any]:
-    return params.model_json_schema().get("properties", {})
+    properties: dict[str, Any] = params.model_json_schema().get("properties", {})
+    return properties
 
 
 def _schema_words(schema: dict[str, Any]) -> str:

@@ -145,8 +145,18 @@ def test_hostile_inputs_are_refused_quickly(client: httpx.Client) -> None:
             headers={**AUTH, "Content-Type": "application/json", **headers},
         )
 
-    deep = b'{"instructions": [' + b'{"operation": "dict_to_list", "parameters": {"data": ' * 10_000
-    assert post(deep).status_code in (413, 422)
+    level = b'{"operation": "dict_to_list", "parameters": {"data": '
+    deep = b'{"instructions": [' + level * 10_000
+    answer = post(deep)
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["error"] == "body_too_large"
+    # Well-formed and under the size limit, but deeper than the tree may be.
+    nested = b'{"instructions": [' + level * 100 + b'{"operation": "dict_to_list"}' + b"}}" * 100
+    nested += b"]}"
+    answer = post(nested)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "invalid_instructions"
+    assert "deep" in answer.json()["message"] + json.dumps(answer.json()["problems"])
     wide = json.dumps({"instructions": [{"operation": "dict_to_list"}] * 100_000}).encode()
     assert post(wide).status_code == 413
 
