@@ -18,7 +18,7 @@ run: install  ## Start Dagster (UI :3000) and the API (:8000) on loopback
 	$(PY) -m stack
 
 mlserver-venv:  ## MLServer in its own virtualenv (.venv-mlserver), for the model tests
-	bash tests/fixtures/mlserver_venv.sh >/dev/null
+	bash testkit/mlserver_venv.sh >/dev/null
 
 browser:  ## Debian's Chromium for the browser tests (no browser download)
 	bash tests/e2e/install_browser.sh
@@ -36,13 +36,13 @@ bench-load: install  ## Load benchmarks (tens of minutes on 2 cores)
 	$(PY) -m bench bench_load bench_submissions
 
 lint: install
-	$(VENV)/bin/ruff check api cli orchestrator stack tests bench
-	$(VENV)/bin/ruff format --check api cli orchestrator stack tests bench
+	$(VENV)/bin/ruff check api cli orchestrator stack testkit tests bench
+	$(VENV)/bin/ruff format --check api cli orchestrator stack testkit tests bench
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix api cli orchestrator stack tests bench
-	$(VENV)/bin/ruff format api cli orchestrator stack tests bench
+	$(VENV)/bin/ruff check --fix api cli orchestrator stack testkit tests bench
+	$(VENV)/bin/ruff format api cli orchestrator stack testkit tests bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

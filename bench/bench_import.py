@@ -158,7 +158,7 @@ def main() -> None:
     import boto3
     from boto3.s3.transfer import TransferConfig
 
-    from tests.fixtures.moto_server import start_moto_server
+    from testkit.moto_server import start_moto_server
 
     with start_moto_server() as moto, tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         env = {

@@ -50,7 +50,7 @@ from orchestrator.events import InstructionEvent
 from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
 from orchestrator.resources import ModelServerResource
-from tests.fixtures.mlserver import MLServer
+from testkit.mlserver import MLServer
 
 ROWS = int(os.environ.get("BENCH_INFERENCE_ROWS", "5000"))
 SEQUENTIAL_ROWS = int(os.environ.get("BENCH_INFERENCE_SEQUENTIAL_ROWS", "1000"))

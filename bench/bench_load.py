@@ -27,7 +27,7 @@ from orchestrator.report import TERMINAL_RUN_STATUSES
 from orchestrator.samples import load_samples
 from stack.__main__ import seed_examples
 from stack.production import ProductionStack
-from tests.fixtures.postgres import fresh_database
+from testkit.postgres import fresh_database
 
 KEY = "bench-key-0123456789abcdef"
 RUNS = int(os.environ.get("BENCH_LOAD_RUNS", "200"))

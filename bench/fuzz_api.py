@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from stack import Stack
-from tests.fixtures.dagster_stack import API_KEY
-from tests.integration.test_fuzz_api import fuzz
+from testkit.dagster_stack import API_KEY
+from testkit.fuzz import fuzz
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 `SERVICES` is the one description of that topology: each service's command and
 the environment variables it reads. docker-compose.yml must agree with it
-(tests/unit/test_compose_matches_topology.py), and `ProductionStack` starts the
+(tests/unit/stack/test_compose_matches_topology.py), and `ProductionStack` starts the
 same commands as local processes: the user-code gRPC server, the webserver and
 the daemon (both reading deploy/dagster.yaml and deploy/workspace.yaml as they
 are), and the API. PostgreSQL and the model server are given, not started.

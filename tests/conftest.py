@@ -1,9 +1,9 @@
 """Shared pytest setup: plugins that start real services on loopback."""
 
 pytest_plugins = [
-    "tests.fixtures.postgres",
-    "tests.fixtures.dagster_stack",
-    "tests.fixtures.mlserver",
-    "tests.fixtures.moto_server",
-    "tests.fixtures.drive_server",
+    "testkit.postgres",
+    "testkit.dagster_stack",
+    "testkit.mlserver",
+    "testkit.moto_server",
+    "testkit.drive_server",
 ]

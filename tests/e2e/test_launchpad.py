@@ -19,7 +19,7 @@ import pytest
 from orchestrator.samples import load_samples
 from stack import Stack
 from stack.__main__ import seed_examples
-from tests.fixtures.dagster_stack import ApiClient, start_stack
+from testkit.dagster_stack import ApiClient, start_stack
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 Page = playwright_api.Page

@@ -17,7 +17,7 @@ import pytest
 
 from stack import Service, Stack, free_port
 from stack.processes import BIN, http_ok
-from tests.fixtures.dagster_stack import API_KEY, ApiClient, make_images, slow_resize
+from testkit.dagster_stack import API_KEY, ApiClient, make_images, slow_resize
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from stack import Stack
-from tests.fixtures.dagster_stack import ApiClient, start_stack
-from tests.fixtures.drive_server import DriveServer
-from tests.fixtures.moto_server import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from testkit.dagster_stack import ApiClient, start_stack
+from testkit.drive_server import DriveServer
+from testkit.moto_server import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +119,7 @@ def test_no_secret_appears_in_run_config_logs_responses_or_errors(
     import httpx
 
     from api.dagster import GET_RUN, RUN_LOGS
-    from tests.fixtures.dagster_stack import API_KEY
+    from testkit.dagster_stack import API_KEY
 
     service_account = json.loads(google_credentials.read_text())
     key_body = "".join(service_account["private_key"].splitlines()[1:-1])

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from stack import Stack
-from tests.fixtures.dagster_stack import ApiClient, make_images
+from testkit.dagster_stack import ApiClient, make_images
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from orchestrator.connectors.google_drive import DriveClient
 from orchestrator.errors import InstructionsInvalid, OperationError
 from orchestrator.events import InstructionEvent
 from orchestrator.resources import GoogleDriveResource
-from tests.fixtures.drive_server import DriveServer, new_service_account
-from tests.pipelines import run_pipeline
+from testkit.drive_server import DriveServer, new_service_account
+from testkit.pipelines import run_pipeline
 
 pytestmark = pytest.mark.integration
 

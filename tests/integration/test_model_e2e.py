@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from stack import Stack
-from tests.fixtures.dagster_stack import ApiClient, start_stack
-from tests.fixtures.mlserver import MLServer
+from testkit.dagster_stack import ApiClient, start_stack
+from testkit.mlserver import MLServer
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def test_a_canceled_run_still_deletes_its_model(model_stack, mlserver):
     """Cancel while the pipeline runs: it stops within seconds, delete_model still runs."""
     import time
 
-    from tests.fixtures.dagster_stack import make_images, slow_resize
+    from testkit.dagster_stack import make_images, slow_resize
 
     make_images(model_stack.data_root / "cancel-big", 20, size=(1920, 1080))
     slow = slow_resize("cancel-big")

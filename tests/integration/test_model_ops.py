@@ -20,7 +20,7 @@ from orchestrator.events import InstructionEvent
 from orchestrator.execution import RunOutcome, run_plan
 from orchestrator.operations import CATALOG
 from orchestrator.resources import ModelServerResource
-from tests.fixtures.mlserver import MLServer
+from testkit.mlserver import MLServer
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from stack import Stack
-from tests.fixtures.dagster_stack import API_KEY, ApiClient, make_images, slow_resize
+from testkit.dagster_stack import API_KEY, ApiClient, make_images, slow_resize
 
 pytestmark = pytest.mark.integration
 

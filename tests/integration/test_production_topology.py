@@ -21,8 +21,8 @@ import pytest
 from orchestrator.samples import load_samples
 from stack.__main__ import seed_examples
 from stack.production import ProductionStack
-from tests.fixtures.dagster_stack import API_KEY, ApiClient, make_images, slow_resize
-from tests.fixtures.postgres import fresh_database
+from testkit.dagster_stack import API_KEY, ApiClient, make_images, slow_resize
+from testkit.postgres import fresh_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

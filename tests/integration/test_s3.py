@@ -17,8 +17,8 @@ import pytest
 from orchestrator.connectors.s3 import S3Client
 from orchestrator.events import InstructionEvent
 from orchestrator.resources import S3Resource
-from tests.fixtures.moto_server import REGION, MotoServer
-from tests.pipelines import run_pipeline
+from testkit.moto_server import REGION, MotoServer
+from testkit.pipelines import run_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -325,7 +325,7 @@ def test_key_and_prefix_are_exclusive(tmp_path: Path) -> None:
 def test_model_predictions_export_as_one_json_lines_object(
     moto: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
-    from tests.fixtures.fake_model_server import FakeModelServer
+    from testkit.fake_model_server import FakeModelServer
 
     rows = tmp_path / "data" / "rows"
     rows.mkdir(parents=True)
@@ -374,7 +374,7 @@ def test_buckets_outside_the_allow_list_are_refused_before_any_request(
 def test_s3_down_mid_run_fails_clearly_and_the_model_is_still_deleted(
     moto: MotoServer, bucket: str, tmp_path: Path
 ) -> None:
-    from tests.fixtures.fake_model_server import FakeModelServer
+    from testkit.fake_model_server import FakeModelServer
 
     boto(moto.url).put_object(Bucket=bucket, Key="rows.json", Body=b"[1, 2, 3, 4]")
     moto.proxy.fail_next("GET", 503, times=100)  # S3 answers 503 from now on

@@ -19,7 +19,7 @@ from orchestrator.operations import CATALOG
 from orchestrator.operations.transform import dict_to_list
 from orchestrator.report import RunResults
 from orchestrator.testing import make_dataset, run_operation
-from tests.fixtures.dagster_stack import make_images
+from testkit.dagster_stack import make_images
 
 
 class ShoutParams(BaseModel):
@@ -210,7 +210,7 @@ def test_run_operation_without_a_root_uses_a_new_temporary_folder(
 
 def test_the_orchestrator_never_imports_the_api() -> None:
     """Dependencies point one way: api -> orchestrator."""
-    package = Path(__file__).resolve().parents[2] / "orchestrator"
+    package = Path(__file__).resolve().parents[3] / "orchestrator"
     wrong = []
     for module in package.rglob("*.py"):
         for node in ast.walk(ast.parse(module.read_text())):

@@ -20,7 +20,7 @@ from orchestrator.resources import (
     services_from_resources,
 )
 from orchestrator.settings import OrchestratorSettings
-from tests.fixtures.dagster_stack import make_images
+from testkit.dagster_stack import make_images
 
 
 def test_definitions_load() -> None:
@@ -98,7 +98,7 @@ RESOURCES = {
 
 
 def test_each_documented_variable_sets_its_resource_field(monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
     for name, (_, _, value) in DOCUMENTED.items():
         short = name.removeprefix("CONSTELLATION_MODEL_SERVER_")
         assert name in readme or f"`{short}`" in readme, f"{name} is not in the README"

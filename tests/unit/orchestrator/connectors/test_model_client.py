@@ -14,8 +14,8 @@ from orchestrator.connectors.model_server import ModelServerClient, Tensor
 from orchestrator.errors import OperationError, RetriesExhausted, TransientError
 from orchestrator.events import InstructionEvent
 from orchestrator.resources import ModelServerResource
-from tests.fixtures.fake_model_server import URL, FakeModelServer
-from tests.pipelines import run_pipeline
+from testkit.fake_model_server import URL, FakeModelServer
+from testkit.pipelines import run_pipeline
 
 ROW = Tensor("input-0", "FP64", (1, 4), [1.0, 2.0, 3.0, 4.0])
 

@@ -15,7 +15,7 @@ from orchestrator.catalog import validate
 from orchestrator.context import Services
 from orchestrator.execution import RunOutcome, run_plan
 from orchestrator.operations import CATALOG
-from tests.fixtures.fake_model_server import FakeModelServer
+from testkit.fake_model_server import FakeModelServer
 
 
 def write_rows(folder: Path, count: int, features: int = 4) -> list[list[float]]:
