@@ -48,12 +48,21 @@ class InstructionEvent(BaseModel):
 
 def parse_message(message: str) -> InstructionEvent | None:
     """The event carried by a log message, or None for any other message."""
-    index = message.rfind(MARKER)
+    payload = _payload(message, MARKER)
+    try:
+        return None if payload is None else InstructionEvent.model_validate(payload)
+    except ValidationError:
+        return None
+
+
+def _payload(message: str, marker: str) -> Any:
+    """The JSON after the last `marker` in a log message; None without one or if not JSON."""
+    index = message.rfind(marker)
     if index < 0:
         return None
     try:
-        return InstructionEvent.model_validate(json.loads(message[index + len(MARKER) :]))
-    except (ValueError, ValidationError):
+        return json.loads(message[index + len(marker) :])
+    except ValueError:
         return None
 
 
@@ -66,10 +75,8 @@ def plan_message(headline: str, plan: Plan) -> str:
 
 def parse_plan(message: str) -> Plan | None:
     """The plan carried by a `plan_message`, or None for any other message."""
-    index = message.rfind(PLAN_MARKER)
-    if index < 0:
-        return None
+    payload = _payload(message, PLAN_MARKER)
     try:
-        return Plan.from_outline(json.loads(message[index + len(PLAN_MARKER) :]))
+        return None if payload is None else Plan.from_outline(payload)
     except (ValueError, TypeError, KeyError, ValidationError):
         return None

@@ -1,4 +1,4 @@
-"""Runs a plan: `run_plan(plan, catalog, services, run_id)`.
+"""How a plan runs.
 
 - top-level instructions run in the order given;
 - nested instructions run before the instruction they feed, independent
