@@ -22,12 +22,13 @@ import json
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import numpy as np
 
 from orchestrator.errors import OperationError
 from orchestrator.retry import Retryable, Retrying, retry_after_seconds
@@ -41,20 +42,38 @@ READY_POLL_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0)  # then every second
 
 @dataclass(frozen=True)
 class Tensor:
-    """A V2 tensor: `data` is flat, row-major, `len(data) == prod(shape)`."""
+    """A V2 tensor. `data` is a numpy array (numeric datatypes, any shape: sent row-major),
+    a list of `bytes` (BYTES, one element each), or a flat list as JSON carries it;
+    `len(data) == prod(shape)` once flattened."""
 
     name: str
-    datatype: str  # BOOL, UINT8, INT64, FP32, FP64, BYTES, ...
+    datatype: str  # BOOL, UINT8, INT64, FP16, FP32, FP64, BYTES, ...
     shape: tuple[int, ...]
-    data: list[Any]
+    data: np.ndarray | list[Any]
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        data = self.data
+        body: dict[str, Any] = {
             "name": self.name,
             "shape": list(self.shape),
             "datatype": self.datatype,
-            "data": self.data,
+            "data": data.ravel().tolist() if isinstance(data, np.ndarray) else data,
         }
+        if self.parameters:
+            body["parameters"] = dict(self.parameters)
+        return body
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A declared input or output of a model (`GET /v2/models/{name}`): -1 marks a
+    variable dimension; `shape` is () when the server declares none."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,8 +83,16 @@ class ModelMetadata:
     name: str
     versions: tuple[str, ...]
     platform: str
-    input_names: tuple[str, ...]
-    output_names: tuple[str, ...]
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.outputs)
 
 
 class ModelServerClient:
@@ -178,8 +205,8 @@ class ModelServerClient:
             name=str(body.get("name", model)),
             versions=tuple(str(v) for v in body.get("versions") or ()),
             platform=str(body.get("platform") or ""),
-            input_names=tuple(str(t.get("name")) for t in body.get("inputs") or ()),
-            output_names=tuple(str(t.get("name")) for t in body.get("outputs") or ()),
+            inputs=_specs(body.get("inputs")),
+            outputs=_specs(body.get("outputs")),
         )
 
     def repository_index(self) -> list[dict[str, Any]]:
@@ -286,6 +313,28 @@ class ModelServerClient:
         except ValueError as exc:
             what = f"model {model!r} on {self.url}" if model else self.url
             raise OperationError(f"{what} answered {response.status_code} with non-JSON") from exc
+
+
+def _specs(declared: Any) -> tuple[TensorSpec, ...]:
+    """Declared tensors as the metadata lists them; what a server leaves out stays empty."""
+    specs = []
+    for entry in declared if isinstance(declared, list) else ():
+        if not isinstance(entry, dict) or not entry.get("name"):
+            continue
+        try:
+            shape = tuple(int(n) for n in entry.get("shape") or ())
+        except (TypeError, ValueError):
+            shape = ()
+        parameters = entry.get("parameters")
+        specs.append(
+            TensorSpec(
+                name=str(entry["name"]),
+                datatype=str(entry.get("datatype") or "").upper(),
+                shape=shape,
+                parameters=parameters if isinstance(parameters, dict) else {},
+            )
+        )
+    return tuple(specs)
 
 
 @functools.cache

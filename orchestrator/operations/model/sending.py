@@ -121,7 +121,7 @@ class InferenceRequests:
             return []
         name = self._given_input_name or declared.result()
         array = batch.array()
-        tensor = Tensor(name, DATATYPE_OF[array.dtype.name], array.shape, array.ravel().tolist())
+        tensor = Tensor(name, DATATYPE_OF[array.dtype.name], array.shape, array)
         try:
             with self._in_flight:
                 return self._client.infer(self._served, [tensor])
