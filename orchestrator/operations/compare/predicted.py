@@ -1,8 +1,8 @@
 """Each model's predicted label per item, read from its predictions.jsonl line by line.
 
 A record's label is its `label_key` field (what model_inference writes with
-labels). A record without one falls back to its first output: a number, or a
-list of one number, is a class index (a scikit-learn classifier's `predict`);
+labels). A record without one falls back to its first output: a whole number,
+or a list of one, is a class index (a scikit-learn classifier's `predict`);
 a list of several numbers is scores, and the index of the highest is the
 class (`predict_proba`, logits). Class indices then compare as text ("2"),
 which is how a truth file's labels read. A record with neither counts as no
@@ -61,11 +61,12 @@ def fallback_label(outputs: Any) -> str | None:
     if not isinstance(outputs, dict) or not outputs:
         return None
     value = next(iter(outputs.values()))
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return as_label(value)
+        whole = isinstance(value, int) or (math.isfinite(value) and value.is_integer())
+        return as_label(value) if whole else None  # a lone score is no class
     if isinstance(value, list) and value and _numbers(value):
-        if len(value) == 1:
-            return as_label(value[0])
         return str(max(range(len(value)), key=value.__getitem__))
     return None
 

@@ -470,14 +470,25 @@ def _missing(table: Table) -> str:
 
 
 def _footer(table: Table) -> str:
+    terms = []
+    if table.truth is not None:
+        terms += [
+            (
+                "Accuracy",
+                "Correct predictions over the items with a truth label the model predicted.",
+            ),
+            (
+                "Macro F1",
+                "The mean of the per-class F1 over every class in the truth or the "
+                "model's predictions (a class never predicted scores 0).",
+            ),
+        ]
+    terms += [
+        ("Agreement", "Same label from both models, over the items both predicted."),
+        ("Throughput", "Tensor rows sent over the model_inference time."),
+    ]
+    listed = "".join(f"<dt>{term}</dt><dd>{meaning}</dd>" for term, meaning in terms)
     return (
-        "<footer><dl>"
-        "<dt>Accuracy</dt><dd>Correct predictions over the items with a truth label the model "
-        "predicted.</dd>"
-        "<dt>Macro F1</dt><dd>The mean of the per-class F1 over every class in the truth or the "
-        "model's predictions (a class never predicted scores 0).</dd>"
-        "<dt>Agreement</dt><dd>Same label from both models, over the items both predicted.</dd>"
-        "<dt>Throughput</dt><dd>Tensor rows sent over the model_inference time.</dd>"
-        "</dl><p>Made by Constellation's compare_predictions; every figure and item is in "
-        "comparison.json beside this page.</p></footer>"
+        f"<footer><dl>{listed}</dl><p>Made by Constellation's compare_predictions; every figure "
+        "and item is in comparison.json beside this page.</p></footer>"
     )

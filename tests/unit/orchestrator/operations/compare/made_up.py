@@ -56,4 +56,3 @@ def photo_set(count: int = 40, seed: int = 3) -> tuple[dict[str, str], list[dict
             labels[name] = label
         models.append(labels)
     return truth, models
-
