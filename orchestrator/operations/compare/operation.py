@@ -112,6 +112,11 @@ def compare_predictions(params: ComparePredictionsParams, ctx: OperationContext)
     (ctx.folder / TABLE_FILE).write_text(json.dumps(table.as_json(), indent=1), encoding="utf-8")
     (ctx.folder / REPORT_FILE).write_text(render(table), encoding="utf-8")
     comparison = _value(table, str(ctx.folder))
+    if truth is not None and table.items and not table.labelled:
+        ctx.log.warning(
+            f"no predicted item has a truth label: items are matched by name, e.g. "
+            f"{table.items[0]!r} (predictions) and {next(iter(truth))!r} (truth)"
+        )
     for model in table.models:
         if model.missing:
             ctx.log.warning(f"{model.name!r} has no prediction for {len(model.missing)} items")
