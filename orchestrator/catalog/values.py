@@ -178,6 +178,7 @@ class Predictions(Value):
     outputs: tuple[PredictionOutput, ...]
     root: str
     path: str  # relative to root: the JSON Lines file
+    seconds: float | None = None
 
     @property
     def file(self) -> Path:
@@ -192,4 +193,88 @@ class Predictions(Value):
             "requests": self.requests,
             "outputs": [output.model_dump(mode="json") for output in self.outputs],
             "artifact": str(self.file),
+        }
+
+
+class ModelScore(BaseModel):
+    """One model's line of a comparison: how many items it predicted, how well, how fast."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str  # as the comparison names it (made unique when a model is compared twice)
+    items: int  # items it has a prediction for
+    missing: int  # compared items it has none for
+    accuracy: float | None = None  # over the items with a truth label it predicted
+    macro_f1: float | None = None
+    seconds: float | None = None  # its inference time
+    rows_per_second: float | None = None
+
+
+class Agreement(BaseModel):
+    """How often two models predicted the same label, over the items both predicted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    models: tuple[str, str]
+    items: int
+    agreed: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.agreed / self.items if self.items else None
+
+
+class Disagreement(BaseModel):
+    """An item the models predicted differently: each model's label (None: no prediction)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    truth: str | None
+    predictions: tuple[str | None, ...]  # in the comparison's model order
+
+
+class Comparison(Value):
+    """Several models' predictions over the same items, side by side (`compare_predictions`).
+
+    The value holds the compact table; `table` (JSON) has every figure and every
+    item, `report` is the HTML page a person opens.
+    """
+
+    type_name: ClassVar[str] = "comparison"
+    type_description: ClassVar[str] = "a comparison of several models' predictions"
+
+    items: int  # items predicted by at least one model
+    labelled: int  # of them, with a truth label (0 without truth)
+    models: tuple[ModelScore, ...]
+    agreement: tuple[Agreement, ...]  # every pair of models
+    disagreements: int
+    examples: tuple[Disagreement, ...]  # the first disagreements, at most SUMMARY_ITEM_LIMIT
+    root: str
+    table: str  # relative to root
+    report: str  # relative to root
+
+    def summary(self) -> dict[str, Any]:
+        models = [score.model for score in self.models]
+        return {
+            "type": self.type_name,
+            "items": self.items,
+            "labelled": self.labelled,
+            "models": [score.model_dump(mode="json") for score in self.models],
+            "agreement": [
+                {"models": list(pair.models), "items": pair.items, "rate": pair.rate}
+                for pair in self.agreement
+            ],
+            "disagreements": self.disagreements,
+            "examples": [
+                {
+                    "name": example.name,
+                    "truth": example.truth,
+                    "predictions": dict(zip(models, example.predictions, strict=True)),
+                }
+                for example in self.examples
+            ],
+            "more_disagreements": self.disagreements - len(self.examples),
+            "artifact": str(Path(self.root) / self.table),
+            "report": str(Path(self.root) / self.report),
         }

@@ -1,6 +1,7 @@
 """The catalog of operations. Adding one: write its module, add it to CATALOG."""
 
 from orchestrator.catalog.registry import Catalog
+from orchestrator.operations.compare import compare_predictions
 from orchestrator.operations.google_drive import import_from_google_drive
 from orchestrator.operations.images import resize_image
 from orchestrator.operations.local import import_from_local
@@ -20,6 +21,7 @@ CATALOG = Catalog(
         deploy_model,
         model_inference,
         delete_model,
+        compare_predictions,
     ]
 )
 

@@ -1,4 +1,4 @@
-"""predictions.jsonl records: byte for byte what json.dumps makes of each item's."""
+"""predictions.jsonl records: byte for byte what json.dumps makes of each item's, labels or not."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import pytest
 
 from orchestrator.catalog import DataItem
 from orchestrator.connectors.model_server import Tensor
-from orchestrator.operations.model.batching import RowSpec, RunBlock, request_batches
+from orchestrator.errors import OperationError
+from orchestrator.operations.model.batching import (
+    ItemBlock,
+    Layout,
+    RowSpec,
+    RunBlock,
+    request_batches,
+)
+from orchestrator.operations.model.labels import LabelMap
 from orchestrator.operations.model.records import RecordWriter
 
 
@@ -40,3 +48,83 @@ def test_records_are_what_json_dumps_makes_of_each_item(tmp_path, outputs):
         for name, value in zip(names, outputs.tolist(), strict=True)
     ]
     assert out.getvalue().splitlines() == expected
+
+
+def image_items(count: int) -> list[DataItem]:
+    return [DataItem(name=f"{i}.jpg", path=f"{i}.jpg", size=1) for i in range(count)]
+
+
+LOGITS = np.array([[0.5, 2.0], [3.0, -1.0], [0.0, 0.25]], dtype=np.float32)
+
+
+def test_records_with_labels_carry_label_and_score_before_the_outputs():
+    """Images are one ItemBlock each; rows of JSON files a RunBlock: both paths label."""
+    items = image_items(3)
+    spec = RowSpec((4,), np.dtype("float64"), "0.jpg", 10)
+    blocks = {
+        "items": [ItemBlock(i, np.zeros((1, 4)), item.name) for i, item in enumerate(items)],
+        "run": [RunBlock(0, np.zeros((3, 4)), "0.jpg")],
+    }
+    labels = LabelMap(("normal", "fire"))
+    for block_list in blocks.values():
+        batch = next(request_batches(block_list, spec))
+        out = io.StringIO()
+        RecordWriter(out, items, labels).add(batch, [Tensor("logits", "FP32", (3, 2), LOGITS)])
+        expected = [
+            json.dumps(
+                {"name": item.name, "label": label, "score": score, "outputs": {"logits": row}}
+            )
+            for item, label, score, row in zip(
+                items, ["fire", "normal", "fire"], [2.0, 3.0, 0.25], LOGITS.tolist(), strict=True
+            )
+        ]
+        assert out.getvalue().splitlines() == expected
+
+
+def test_records_with_top_k_across_requests():
+    items = image_items(3)
+    spec = RowSpec((4,), np.dtype("float64"), "0.jpg", 2)  # 2 rows per request
+    blocks = [ItemBlock(i, np.zeros((1, 4)), item.name) for i, item in enumerate(items)]
+    out = io.StringIO()
+    writer = RecordWriter(out, items, LabelMap(("normal", "fire"), softmax=True, top_k=2))
+    for batch, rows in zip(request_batches(blocks, spec), [LOGITS[:2], LOGITS[2:]], strict=True):
+        writer.add(batch, [Tensor("logits", "FP32", rows.shape, rows)])
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["name"] for r in records] == ["0.jpg", "1.jpg", "2.jpg"]
+    assert [r["label"] for r in records] == ["fire", "normal", "fire"]
+    assert records[0]["score"] == pytest.approx(1 / (1 + np.exp(-1.5)))
+    assert [[t["label"] for t in r["top"]] for r in records] == [
+        ["fire", "normal"],
+        ["normal", "fire"],
+        ["fire", "normal"],
+    ]
+    assert records[0]["top"][0]["score"] + records[0]["top"][1]["score"] == pytest.approx(1)
+
+
+def test_a_table_item_lists_the_label_of_each_row():
+    items = [DataItem(name="rows.csv", path="rows.csv", size=1)]
+    spec = RowSpec((4,), np.dtype("float64"), "rows.csv", 10)
+    block = ItemBlock(0, np.zeros((3, 4)), "rows.csv", layout=Layout.TABLE)
+    out = io.StringIO()
+    predict = Tensor("predict", "INT64", (3, 1), np.array([[1], [0], [1]]))
+    RecordWriter(out, items, LabelMap(("normal", "fire"))).add(
+        next(request_batches([block], spec)), [predict]
+    )
+    assert json.loads(out.getvalue()) == {
+        "name": "rows.csv",
+        "label": ["fire", "normal", "fire"],
+        "outputs": {"predict": [[1], [0], [1]]},
+    }
+
+
+def test_records_with_labels_refuse_a_width_that_does_not_fit():
+    items = image_items(3)
+    batch = next(
+        request_batches(
+            [RunBlock(0, np.zeros((3, 4)), "0.jpg")],
+            RowSpec((4,), np.dtype("float64"), "0.jpg", 10),
+        )
+    )
+    writer = RecordWriter(io.StringIO(), items, LabelMap(("normal", "fire", "smoke")))
+    with pytest.raises(OperationError, match="has 2 scores per row, but 3 labels were given"):
+        writer.add(batch, [Tensor("logits", "FP32", (3, 2), LOGITS)])
