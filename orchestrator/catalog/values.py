@@ -151,7 +151,10 @@ class DeployedModel(Value):
     served_name: str  # as the server knows it, e.g. "EdBianchi--vit-fire-detection"
     version: str | None = None
     server: str  # base URL, without credentials
-    state: str  # "ready", "unloaded", or "not loaded" (delete_model of an absent model)
+    # deploy_model: "ready", or "served without a repository extension" (the server cannot
+    # load models; this one it serves). delete_model: "unloaded", "not loaded" (it was not),
+    # or "not unloaded" (the server cannot unload models).
+    state: str
 
 
 class PredictionOutput(BaseModel):

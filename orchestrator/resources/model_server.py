@@ -8,7 +8,7 @@ other run is unaffected.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 
@@ -51,6 +51,12 @@ class ModelServerResource(dg.ConfigurableResource[Any]):
     )
     concurrency: int = env_field(
         f"{ENV}CONCURRENCY", 4, ge=1, description="Inference requests in flight."
+    )
+    binary_tensors: Literal["auto", "always", "never"] = env_field(
+        f"{ENV}BINARY_TENSORS",
+        "auto",
+        description="Tensors as binary data (the binary tensor data extension) or JSON: "
+        "'auto' uses binary where the server takes it (asked once, then remembered).",
     )
 
     def client(self) -> ModelServerClient | None:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.catalog.registry import operation
 from orchestrator.catalog.values import DeployedModel
-from orchestrator.connectors.model_server import ModelServerClient
+from orchestrator.connectors.model_server import ModelServerClient, RepositoryUnsupported
 from orchestrator.context import OperationContext
 from orchestrator.errors import OperationError
 
@@ -64,24 +64,41 @@ class DeployModelParams(BaseModel):
 
 @operation(name="deploy_model", output=DeployedModel)
 def deploy_model(params: DeployModelParams, ctx: OperationContext) -> DeployedModel:
-    """Load a model from the model server's repository and wait until it is ready to serve."""
+    """Make a model ready on the model server: nothing to do when it already is, else load
+    it from the server's repository and wait until it is ready to serve."""
     client = model_server(ctx)
     served = server_model_name(params.model)
-    client.load(served)
-    client.wait_until_ready(served, params.ready_timeout_s)
+    where = f"model {params.model!r} on {client.url} as {served!r}"
+    state = "ready"
+    if client.model_ready(served):
+        ctx.log.info(f"{where} is already ready: not loaded again")
+    else:
+        try:
+            client.load(served)
+        except RepositoryUnsupported as exc:
+            if not client.model_ready(served):
+                raise OperationError(
+                    f"{where} is not ready (GET /v2/models/{served}/ready), and the server "
+                    f"cannot load it: {exc}. Serve the model on that server first."
+                ) from exc
+            state = "served without a repository extension"
+            ctx.log.info(f"{where}: {state}")
+        else:
+            client.wait_until_ready(served, params.ready_timeout_s)
     version = _served_version(client, served)
-    ctx.log.info(f"model {params.model!r} ready on {client.url} as {served!r} ({version})")
+    ctx.log.info(f"{where}: ready ({version})")
     return DeployedModel(
-        model=params.model, served_name=served, version=version, server=client.url, state="ready"
+        model=params.model, served_name=served, version=version, server=client.url, state=state
     )
 
 
 def _served_version(client: ModelServerClient, served: str) -> str | None:
-    """The version being served: from the model's metadata, else the repository index."""
+    """The version being served: from the model's metadata, else the repository index
+    where the server has one (it is optional), else None."""
     versions = client.metadata(served).versions
     if versions:
         return versions[-1]
-    for entry in client.repository_index():
+    for entry in client.repository_index() or ():
         if entry.get("name") == served and entry.get("version"):
             return str(entry["version"])
     return None
@@ -100,10 +117,14 @@ class DeleteModelParams(BaseModel):
 )
 def delete_model(params: DeleteModelParams, ctx: OperationContext) -> DeployedModel:
     """Unload a model from the model server. Runs even after a failure; a model that is not
-    loaded is not an error."""
+    loaded is not an error, nor a server that cannot unload models (a warning says so)."""
     client = model_server(ctx)
     served = server_model_name(params.model)
-    unloaded = client.unload(served)
-    state = "unloaded" if unloaded else "not loaded"
-    ctx.log.info(f"model {params.model!r} ({served!r}) on {client.url}: {state}")
+    try:
+        state = "unloaded" if client.unload(served) else "not loaded"
+    except RepositoryUnsupported as exc:
+        state = "not unloaded"
+        ctx.log.warning(f"model {params.model!r} ({served!r}) could not be unloaded: {exc}")
+    else:
+        ctx.log.info(f"model {params.model!r} ({served!r}) on {client.url}: {state}")
     return DeployedModel(model=params.model, served_name=served, server=client.url, state=state)

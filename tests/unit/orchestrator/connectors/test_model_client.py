@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from orchestrator.connectors.model_server import ModelServerClient, Tensor
@@ -38,7 +39,10 @@ def scripted(*answers: httpx.Response | Exception, config: ModelServerResource |
         return answer
 
     client = ModelServerClient(
-        config or ModelServerResource(url=URL, max_attempts=4, backoff_s=0.5, max_backoff_s=30),
+        config
+        or ModelServerResource(
+            url=URL, max_attempts=4, backoff_s=0.5, max_backoff_s=30, binary_tensors="never"
+        ),
         transport=httpx.MockTransport(handle),
         sleep=sleeps.append,
     )
@@ -195,7 +199,7 @@ def test_unload_of_a_model_that_is_not_loaded_is_not_an_error():
 def test_a_404_without_a_v2_error_body_means_the_route_is_missing():
     client, _, _ = scripted(httpx.Response(404, json={"detail": "Not Found"}))
     with pytest.raises(OperationError, match="is this an Open Inference Protocol"):
-        client.unload("iris")
+        client.metadata("iris")
 
 
 def test_model_ready_is_false_while_loading_and_true_when_ready():
@@ -226,4 +230,5 @@ def test_infer_round_trip_through_the_fake_server():
     with server.client() as client:
         client.load("iris")
         [output] = client.infer("iris", [Tensor("x", "FP64", (2, 4), [1, 2, 3, 4, 5, 6, 7, 8])])
-    assert output == Tensor("predict", "FP64", (2, 1), [10.0, 26.0])
+    assert (output.name, output.datatype, output.shape) == ("predict", "FP64", (2, 1))
+    assert output.data.dtype == np.float64 and output.data.tolist() == [[10.0], [26.0]]
