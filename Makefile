@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install mlserver-venv browser run test test-unit bench bench-load lint format clean
+.PHONY: install mlserver-venv kserve-venv model-server browser run test test-unit bench bench-load lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,16 @@ run: install  ## Start Dagster (UI :3000) and the API (:8000) on loopback
 mlserver-venv:  ## MLServer in its own virtualenv (.venv-mlserver), for the model tests
 	bash testkit/mlserver_venv.sh >/dev/null
 
+kserve-venv:  ## KServe's model server in its own virtualenv (.venv-kserve), a second V2 peer
+	bash testkit/kserve_venv.sh >/dev/null
+
+model-server: install mlserver-venv  ## A demo V2 model server on 127.0.0.1:8080 (Ctrl-C stops it)
+	$(PY) -m testkit.mlserver 8080
+
 browser:  ## Debian's Chromium for the browser tests (no browser download)
 	bash tests/e2e/install_browser.sh
 
-test: install mlserver-venv browser  ## Install and run every test
+test: install mlserver-venv kserve-venv browser  ## Install and run every test
 	$(PY) -m pytest -q
 
 test-unit: install

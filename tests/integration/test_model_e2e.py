@@ -16,8 +16,8 @@ from testkit.mlserver import MLServer
 
 pytestmark = pytest.mark.integration
 
-MODEL = "EdBianchi/vit-fire-detection"
-SERVED = "EdBianchi--vit-fire-detection"
+MODEL = "testkit/fire-8x8"  # raw [N, 8, 8, 3] UINT8 under a hub-style name (mlserver_models.py)
+SERVED = "testkit--fire-8x8"
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from testkit.mlserver import MLServer
 
 pytestmark = pytest.mark.integration
 
-FIRE_MODEL = "EdBianchi/vit-fire-detection"
+TINY_FIRE_MODEL = "testkit/fire-8x8"  # raw [N, 8, 8, 3] UINT8 (mlserver_models.py)
 
 
 @pytest.fixture
@@ -108,14 +108,14 @@ def test_images_under_a_hub_style_name(mlserver, data_root, tmp_path):
     for i, pixels in enumerate(images):
         Image.fromarray(pixels).save(folder / f"photo{i:02d}.png")
 
-    outcome = run(mlserver, data_root, seed_pipeline(FIRE_MODEL, "photos", batch_size=5))
+    outcome = run(mlserver, data_root, seed_pipeline(TINY_FIRE_MODEL, "photos", batch_size=5))
 
     assert outcome.succeeded, outcome.first_error
-    assert outcome.results[0].output["served_name"] == "EdBianchi--vit-fire-detection"
-    expected = mlserver.predict_locally("EdBianchi--vit-fire-detection", images, tmp_path)
+    assert outcome.results[0].output["served_name"] == "testkit--fire-8x8"
+    expected = mlserver.predict_locally("testkit--fire-8x8", images, tmp_path)
     assert [r["outputs"]["predict"] for r in records(outcome)] == [[p] for p in expected]
     assert expected[:6] == [1] * 6
-    assert mlserver.index()["EdBianchi--vit-fire-detection"] != "READY"
+    assert mlserver.index()["testkit--fire-8x8"] != "READY"
 
 
 def test_a_failed_inference_still_unloads_and_the_run_reports_the_inference(mlserver, data_root):
