@@ -6,13 +6,16 @@ a fuzzer sees what the API accepts:
 
     ExecuteRequest            {"instructions": [Instruction, ...]} (at least one)
     Instruction               oneOf the operations, discriminated by "operation"
-    Instruction.NAME          {"operation": "NAME", "parameters": NAME.Params}
+    Instruction.NAME          {"operation": "NAME", "parameters": NAME.Params, "id": ID}
     NAME.Params               the operation's parameter schema; a parameter fed by a
                               nested instruction takes oneOf the Instruction.OTHER
-                              whose output fits it (and its literal types, if any)
+                              whose output fits it, a Ref (and its literal types, if
+                              any); a list of values takes an array of those
+    Ref                       {"ref": ID}: the output of the instruction with that id
 
 `add_request_schemas` lays these over the document FastAPI builds. What JSON Schema
-cannot say stays with validation: the depth and node limits, and the body size.
+cannot say stays with validation: the depth and node limits, the body size, and
+whether a ref names an id that exists, once, without a cycle, with a fitting output.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from typing import Any
 
 from api.schemas import ExecuteRequest
 from orchestrator.catalog.registry import Catalog, Operation
+from orchestrator.catalog.validation import ID_PATTERN
 
 COMPONENTS = "#/components/schemas/"
 REQUEST = "ExecuteRequest"
 INSTRUCTION = "Instruction"
+REF = "Ref"
+ID_SCHEMA = {"type": "string", "pattern": ID_PATTERN}
 VALUE_MARK = "x-constellation-type"  # orchestrator/catalog/values.py: a value, not a literal
 
 
@@ -72,6 +78,15 @@ def request_schemas(catalog: Catalog) -> dict[str, Any]:
             "oneOf": [{"$ref": ref} for ref in refs.values()],
             "discriminator": {"propertyName": "operation", "mapping": refs},
         },
+        REF: {
+            "title": REF,
+            "description": 'The output of the instruction whose "id" is ID: {"ref": ID}. '
+            "It runs once, before every instruction that uses it.",
+            "type": "object",
+            "properties": {"ref": ID_SCHEMA},
+            "required": ["ref"],
+            "additionalProperties": False,
+        },
     }
     for op in operations(catalog):
         params, definitions = parameter_schema(op, catalog)
@@ -84,6 +99,11 @@ def request_schemas(catalog: Catalog) -> dict[str, Any]:
             "properties": {
                 "operation": {"const": op.name},
                 "parameters": {"$ref": COMPONENTS + params_name(op)},
+                "id": {
+                    **ID_SCHEMA,
+                    "description": 'Names this instruction, so that {"ref": ID} elsewhere '
+                    "uses its output.",
+                },
             },
             "required": ["operation", "parameters"] if params.get("required") else ["operation"],
             "additionalProperties": False,
@@ -108,7 +128,7 @@ def parameter_schema(op: Operation, catalog: Catalog) -> tuple[dict[str, Any], d
     """The schema of `op`'s parameters and the definitions it refers to, by component name.
 
     pydantic's schema says "a value" where a nested instruction goes (VALUE_MARK);
-    here that becomes oneOf the instructions whose output fits the parameter.
+    here that becomes oneOf the instructions whose output fits the parameter, or a Ref.
     """
     schema = copy.deepcopy(
         op.params.model_json_schema(ref_template=COMPONENTS + op.name + ".{model}")
@@ -121,7 +141,12 @@ def parameter_schema(op: Operation, catalog: Catalog) -> tuple[dict[str, Any], d
             {"$ref": COMPONENTS + instruction_name(other)}
             for other in operations(catalog)
             if field.fits(other.output)
-        ]
+        ] + [{"$ref": COMPONENTS + REF}]
+        if field.many:  # an array of inputs (or, if it allows, a literal such as null)
+            members = prop.get("anyOf", [prop])
+            for array in (m for m in members if m.get("type") == "array"):
+                array["items"] = {"oneOf": fitting}
+            continue
         members = prop.pop("anyOf", None) or [{"$ref": prop.pop("$ref")}]
         literals = [m for m in members if m.get("$ref") not in values]
         for key in ("title", VALUE_MARK):

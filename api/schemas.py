@@ -6,7 +6,7 @@ The run-shaped models are the orchestrator's own (`orchestrator.report`), and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 from pydantic import BaseModel, Field
 
@@ -32,7 +32,9 @@ __all__ = [
     "InstructionStatus",
     "OperationInfo",
     "OperationList",
+    "PlannedInput",
     "PlannedInstruction",
+    "PlannedRef",
     "Problem",
     "RunDetail",
     "RunList",
@@ -48,7 +50,9 @@ class ExecuteRequest(BaseModel):
 
     instructions: list[dict[str, Any]] = Field(
         description='Each {"operation": NAME, "parameters": {NAME: VALUE}}; a parameter '
-        'value with an "operation" key is a nested instruction that runs first.',
+        'value with an "operation" key is a nested instruction that runs first. An '
+        'instruction may carry "id": ID, and {"ref": ID} as a parameter value elsewhere '
+        "uses its output (it runs once).",
         examples=[
             [
                 {
@@ -76,10 +80,24 @@ class ExecuteResponse(BaseModel):
     status_url: str
 
 
+class PlannedRef(BaseModel):
+    """An input used through `{"ref": ID}`: the instruction is shown where it is written."""
+
+    ref: str = Field(description="The id of the instruction whose output it uses.")
+    path: str = Field(description="Where that instruction is written.")
+
+
+PlannedInput = Union["PlannedInstruction", PlannedRef]
+
+
 class PlannedInstruction(BaseModel):
     path: str
     operation: str
-    inputs: dict[str, PlannedInstruction]
+    id: str | None = None
+    inputs: dict[str, PlannedInput | list[PlannedInput]] = Field(
+        description="Each parameter fed by another instruction: nested here, or a ref; "
+        "a list parameter by several."
+    )
 
 
 class ValidateResponse(BaseModel):

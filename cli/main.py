@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from api.schemas import PlannedRef
 from cli.client import DEFAULT_API_URL, CliError, ConstellationClient
 from cli.display import Display, follow
 from cli.documents import read_document
@@ -94,9 +95,14 @@ def validate(settings: Settings, file: str, as_json: bool) -> None:
         return
 
     def show(node: Any, depth: int) -> None:
-        display.line(f"{'  ' * depth}{node.path}  {node.operation}")
-        for child in node.inputs.values():
-            show(child, depth + 1)
+        label = f"  (id {node.id})" if node.id else ""
+        display.line(f"{'  ' * depth}{node.path}  {node.operation}{label}")
+        for fed in node.inputs.values():
+            for child in fed if isinstance(fed, list) else [fed]:
+                if isinstance(child, PlannedRef):
+                    display.line(f"{'  ' * (depth + 1)}ref {child.ref} -> {child.path}")
+                else:
+                    show(child, depth + 1)
 
     display.line(f"valid: {len(plan.instructions)} top-level instruction(s)")
     for instruction in plan.instructions:

@@ -68,7 +68,8 @@ def _payload(message: str, marker: str) -> Any:
 
 def plan_message(headline: str, plan: Plan) -> str:
     """A log message for people (`headline`) carrying the plan's outline for programs:
-    the run's first Constellation message, so a reader of the log knows its instructions."""
+    the run's first Constellation message, so a reader of the log knows its instructions,
+    their ids and the refs between them (`Plan.outline`)."""
     outline = json.dumps(plan.outline(), separators=(",", ":"))
     return f"{headline}\n{PLAN_MARKER}{outline}"
 
@@ -78,5 +79,5 @@ def parse_plan(message: str) -> Plan | None:
     payload = _payload(message, PLAN_MARKER)
     try:
         return None if payload is None else Plan.from_outline(payload)
-    except (ValueError, TypeError, KeyError, ValidationError):
+    except (ValueError, TypeError, KeyError, AttributeError, ValidationError):
         return None

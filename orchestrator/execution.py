@@ -3,6 +3,10 @@
 - top-level instructions run in the order given;
 - nested instructions run before the instruction they feed, independent
   siblings concurrently;
+- a ref is a dependency: the instruction it names runs first, whatever its
+  place, and once; its output goes to every consumer, its failure fails them
+  all. A top-level instruction that ran as an earlier one's dependency is not
+  run again at its turn;
 - after a failure the later top-level instructions are skipped, except cleanup
   operations, which always run, also when the run is interrupted;
 - the outcome carries the first error.
@@ -24,7 +28,7 @@ from orchestrator.catalog.values import Value
 from orchestrator.context import OperationContext, Services
 from orchestrator.errors import Canceled, ConstellationError, NodeFailed, TransientError
 from orchestrator.events import EventKind, InstructionEvent
-from orchestrator.plan import Plan, PlanNode
+from orchestrator.plan import Plan, PlanNode, root_of
 from orchestrator.report import InstructionResult, RunDetail, RunFold, RunResults, RunSummary
 
 EventSink = Callable[[InstructionEvent], None]
@@ -125,10 +129,8 @@ class PlanExecutor:
         self._fold_lock = threading.Lock()
         self._created = time.time()
         self._index = {node_id: i for i, node_id in enumerate(plan.nodes)}
-        self._root_of: dict[str, str] = {}
-        for root in plan.roots:
-            for node in plan.subtree(root):
-                self._root_of[node.id] = root
+        self._outputs: dict[str, Value] = {}  # every node that ran, once: shared outputs
+        self._failures: dict[str, NodeFailed] = {}  # every node that failed
 
     def run(self) -> RunOutcome:
         progress = _Progress()
@@ -170,33 +172,50 @@ class PlanExecutor:
     def _run_root(self, root: str, pool: ThreadPoolExecutor, progress: _Progress) -> None:
         node = self.plan.nodes[root]
         op = self.catalog[node.operation]
+        progress.done.add(root)
+        if root in self._outputs:  # an earlier instruction used it through a ref: it ran then
+            progress.values[root] = self._outputs[root]
+            return
+        if root in self._failures:
+            return
+        needed = self.plan.dependencies(root, self._outputs.keys())
+        failed = next((self._failures[n] for n in needed if n in self._failures), None)
+        if failed is not None:
+            # It needs the output of an instruction that failed: it fails with that error.
+            progress.first_error = progress.first_error or failed.message
+            return
         if progress.first_error and not op.cleanup:
             self._event("skipped", node, error="skipped after an earlier failure")
-            progress.done.add(root)
             return
         try:
-            progress.values[root] = self._run_tree(root, pool)
+            progress.values[root] = self._run_needed(needed, pool)
         except NodeFailed as exc:
             progress.first_error = progress.first_error or exc.message
-        progress.done.add(root)
 
-    def _run_tree(self, root: str, pool: ThreadPoolExecutor) -> Value:
-        nodes = self.plan.subtree(root)
-        if len(nodes) == 1:
-            return self._run_node(nodes[0], {})
-        values: dict[str, Value] = {}
-        waiting = {node.id: set(node.inputs.values()) for node in nodes}
+    def _run_needed(self, needed: list[str], pool: ThreadPoolExecutor) -> Value:
+        """Run the nodes `needed` (children before parents, none of them run yet), each
+        once, independent ones concurrently; the last one's output. The first failure
+        stops new starts and is raised once the running ones end."""
+        target = needed[-1]
+        if len(needed) == 1:
+            self._run_recorded(target)
+            return self._outputs[target]
+        waiting = {
+            n: {c for c in self.plan.nodes[n].children() if c not in self._outputs} for n in needed
+        }
         parents: dict[str, list[str]] = defaultdict(list)
-        for node in nodes:
-            for child in node.inputs.values():
-                parents[child].append(node.id)
+        for node_id in needed:
+            for child in waiting[node_id]:
+                parents[child].append(node_id)
         running: dict[Future[Value], str] = {}
         failure: NodeFailed | None = None
 
         def start_ready() -> None:
             for node_id in [n for n, deps in waiting.items() if not deps]:
                 del waiting[node_id]
-                running[pool.submit(self._run_node, self.plan.nodes[node_id], values)] = node_id
+                node = self.plan.nodes[node_id]
+                arguments = self._arguments(node)
+                running[pool.submit(self._run_node, node, arguments)] = node_id
 
         start_ready()
         while running:
@@ -204,8 +223,9 @@ class PlanExecutor:
             for future in done:
                 node_id = running.pop(future)
                 try:
-                    values[node_id] = future.result()
+                    self._outputs[node_id] = future.result()
                 except NodeFailed as exc:
+                    self._failures[node_id] = exc
                     failure = failure or exc
                 else:
                     for parent in parents[node_id]:
@@ -214,11 +234,29 @@ class PlanExecutor:
                 start_ready()
         if failure is not None:
             raise failure
-        return values[root]
+        return self._outputs[target]
 
-    def _run_node(self, node: PlanNode, values: dict[str, Value]) -> Value:
+    def _run_recorded(self, node_id: str) -> None:
+        """Run one node in this thread, recording its output or its failure."""
+        node = self.plan.nodes[node_id]
+        try:
+            self._outputs[node_id] = self._run_node(node, self._arguments(node))
+        except NodeFailed as exc:
+            self._failures[node_id] = exc
+            raise
+
+    def _arguments(self, node: PlanNode) -> dict[str, Any]:
+        """The node's parameters: its literals, and the outputs of the nodes feeding it."""
+        arguments: dict[str, Any] = dict(node.literals)
+        for name, fed in node.inputs.items():
+            if isinstance(fed, str):
+                arguments[name] = self._outputs[fed]
+            else:
+                arguments[name] = [self._outputs[child] for child in fed]
+        return arguments
+
+    def _run_node(self, node: PlanNode, arguments: dict[str, Any]) -> Value:
         op = self.catalog[node.operation]
-        arguments = {**node.literals, **{k: values[child] for k, child in node.inputs.items()}}
         params = op.params.model_validate(arguments)
         attempt = 1
         self._event("started", node)
@@ -273,7 +311,7 @@ class PlanExecutor:
             kind=kind,
             path=node.id,
             operation=node.operation,
-            root=self._root_of[node.id],
+            root=root_of(node.id),
             at=time.time(),
             **fields,
         )

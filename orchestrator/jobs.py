@@ -10,7 +10,7 @@ from orchestrator.errors import InstructionsInvalid
 from orchestrator.events import InstructionEvent, plan_message
 from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
-from orchestrator.plan import Plan
+from orchestrator.plan import Plan, PlanNode
 from orchestrator.resources import (
     ArtifactStoreResource,
     DataRootResource,
@@ -25,8 +25,10 @@ RAW_INPUT_DESCRIPTION = """\
 The pipeline: {"instructions": [INSTRUCTION, ...]} (or just the list), the same
 document POST /execute takes. An instruction is
 {"operation": NAME, "parameters": {NAME: VALUE}}; a parameter value that is itself
-an instruction runs first and feeds that parameter. Top-level instructions run in
-order; after a failure only cleanup operations (delete_model) still run.
+an instruction runs first and feeds that parameter. An instruction may carry
+"id": "photos"; {"ref": "photos"} as a parameter value elsewhere uses its output,
+which runs once. Top-level instructions run in order; after a failure only cleanup
+operations (delete_model) still run.
 Paste a pipeline from sample_dags.txt here as it is (JSON is YAML too); a bad one
 fails this step with every problem and its JSON path in the run's log.
 Operations and their parameters: GET /operations on the API, or
@@ -82,10 +84,15 @@ def generate_dynamic_job_configs(context: dg.OpExecutionContext) -> dict[str, An
         ) from exc
     headline = (
         f"planned {len(plan.roots)} instruction(s), {len(plan.nodes)} operation(s): "
-        + ", ".join(plan.nodes[root].operation for root in plan.roots)
+        + ", ".join(_named(plan.nodes[root]) for root in plan.roots)
     )
     context.log.info(plan_message(headline, plan))  # GET /runs/{id} reads the plan here
     return plan.model_dump()
+
+
+def _named(node: PlanNode) -> str:
+    """An instruction in the plan's headline: its operation, and its id if it has one."""
+    return node.operation if node.label is None else f"{node.operation} (id {node.label})"
 
 
 @dg.op(out=dg.Out(dict, description="Each top-level instruction's status and output summary."))

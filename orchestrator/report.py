@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from orchestrator.events import InstructionEvent
-from orchestrator.plan import Plan
+from orchestrator.plan import Plan, PlanNode
 
 # The run statuses after which nothing changes any more: the one copy.
 TERMINAL_RUN_STATUSES: frozenset[str] = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
@@ -28,9 +28,20 @@ InstructionState = Literal[
 UNFINISHED = frozenset({"pending", "running", "retrying"})
 
 
+class InputLink(BaseModel):
+    """Which instruction feeds a parameter; `ref` is set when it is used through a ref."""
+
+    path: str = Field(description="The JSON path of the instruction whose output it is.")
+    ref: str | None = Field(None, description='Its id, when used as {"ref": ID}.')
+
+
 class StepStatus(BaseModel):
     path: str
     operation: str
+    id: str | None = Field(None, description='The instruction\'s "id", if it has one.')
+    inputs: dict[str, InputLink | list[InputLink]] = Field(
+        default_factory=dict, description="The instructions feeding its parameters."
+    )
     status: InstructionState
     started_at: float | None = None
     ended_at: float | None = None
@@ -55,6 +66,7 @@ class RunSummary(BaseModel):
 class InstructionResult(BaseModel):
     path: str
     operation: str
+    id: str | None = None
     status: InstructionState
     output: dict[str, Any] | None = None
     error: str | None = None
@@ -81,6 +93,7 @@ class RunDetail(RunSummary):
                 InstructionResult(
                     path=i.path,
                     operation=i.operation,
+                    id=i.id,
                     status=i.status,
                     output=i.output,
                     error=i.error,
@@ -120,10 +133,12 @@ class _Step:
             if event.kind == "succeeded":
                 self.output = event.output
 
-    def status_of(self, path: str, operation: str) -> StepStatus:
+    def status_of(self, node: PlanNode, plan: Plan) -> StepStatus:
         return StepStatus(
-            path=path,
-            operation=operation,
+            path=node.id,
+            operation=node.operation,
+            id=node.label,
+            inputs=_links(node, plan),
             status=self.status,
             started_at=self.started_at,
             ended_at=self.ended_at,
@@ -156,7 +171,10 @@ class RunFold:
         no instruction did (it reads Dagster's log, so it is asked only then)."""
         plan = self.plan
         status = summary.status
-        instructions = [self._instruction(root, status) for root in plan.roots] if plan else []
+        instructions = []
+        if plan is not None:
+            blockers = self._blockers(plan)
+            instructions = [self._instruction(plan, root, status, blockers) for root in plan.roots]
         errors = [i.error for i in instructions if i.status == "failed" and i.error]
         if not errors and status == "FAILURE":
             errors = [run_failure()]
@@ -168,21 +186,40 @@ class RunFold:
             **summary.model_dump(), error=errors[0] if errors else None, instructions=instructions
         )
 
-    def _instruction(self, root: str, run_status: str) -> InstructionStatus:
-        """A top-level instruction's status, folding in the nested instructions under it."""
-        assert self.plan is not None
-        nodes = self.plan.subtree(root)  # children first, the root last
-        steps = [self._steps.get(n.id, _NOTHING_YET).status_of(n.id, n.operation) for n in nodes]
+    def _blockers(self, plan: Plan) -> dict[str, str]:
+        """Node -> the failed node that failed it: itself, or the first failed node it
+        needs (nested in it or through a ref). Nodes that nothing failed are absent."""
+        blockers: dict[str, str] = {}
+        for node_id in plan.order:  # children before parents
+            children = (blockers.get(c) for c in plan.nodes[node_id].children())
+            blocker = next((b for b in children if b is not None), None)
+            step = self._steps.get(node_id)
+            if blocker is None and step is not None and step.status == "failed":
+                blocker = node_id
+            if blocker is not None:
+                blockers[node_id] = blocker
+        return blockers
+
+    def _instruction(
+        self, plan: Plan, root: str, run_status: str, blockers: dict[str, str]
+    ) -> InstructionStatus:
+        """A top-level instruction's status, folding in the nested instructions under it.
+
+        Its steps are the instructions written inside it; one it uses through a ref
+        is shown where it is written, and its failure fails this one too."""
+        nodes = plan.subtree(root)  # children first, the root last
+        steps = [self._steps.get(n.id, _NOTHING_YET).status_of(n, plan) for n in nodes]
         own = steps.pop()
         status = InstructionStatus(**own.model_dump(), steps=steps)
         started = [s.started_at for s in [own, *steps] if s.started_at]
         status.started_at = min(started) if started else None
         if status.status == "pending" and status.started_at:
             status.status = "running"
-        failed = next((s for s in [*steps, own] if s.status == "failed"), None)
-        if failed is not None:
+        blocker = blockers.get(root)
+        if blocker is not None:
+            failed = self._steps[blocker]
             status.status = "failed"
-            status.error = f"{failed.path} ({failed.operation}): {failed.error}"
+            status.error = f"{blocker} ({plan.nodes[blocker].operation}): {failed.error}"
             status.ended_at = failed.ended_at
         if status.status == "succeeded":
             status.output = self._steps[root].output
@@ -192,6 +229,21 @@ class RunFold:
                 step.status = _ended(step.status, run_status)
         status.duration_s = _duration(status.started_at, status.ended_at)
         return status
+
+
+def _links(node: PlanNode, plan: Plan) -> dict[str, InputLink | list[InputLink]]:
+    """What feeds each parameter of `node`: a nested instruction, or one used through a ref."""
+    links: dict[str, InputLink | list[InputLink]] = {}
+    for name, index, child in node.edges():
+        ref = plan.nodes[child].label if node.is_ref(name, index, child) else None
+        link = InputLink(path=child, ref=ref)
+        if index is None:
+            links[name] = link
+        else:
+            listed = links.setdefault(name, [])
+            assert isinstance(listed, list)
+            listed.append(link)
+    return links
 
 
 def _ended(state: InstructionState, run_status: str) -> InstructionState:

@@ -44,11 +44,13 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class InputField:
-    """A parameter that can be fed by a nested instruction."""
+    """A parameter that can be fed by a nested instruction or a ref; `many` when it is a
+    list of values (`list[Predictions]`), fed by an array of them."""
 
     name: str
     accepts: tuple[type[Value], ...]
     accepts_literal: bool
+    many: bool = False
 
     def fits(self, output: type[Value]) -> bool:
         return issubclass(output, self.accepts)
@@ -76,9 +78,14 @@ class Operation:
         found = {}
         for name, info in self.params.model_fields.items():
             members = _union_members(info.annotation)
-            values = tuple(m for m in members if isinstance(m, type) and issubclass(m, Value))
+            values = _values(members)
+            lists = [m for m in members if typing.get_origin(m) is list and typing.get_args(m)]
+            listed = _values([v for m in lists for v in _union_members(typing.get_args(m)[0])])
             if values:
                 found[name] = InputField(name, values, accepts_literal=len(values) < len(members))
+            elif listed:
+                literal = len(lists) < len(members)
+                found[name] = InputField(name, listed, accepts_literal=literal, many=True)
         return found
 
     def describe(self) -> dict[str, Any]:
@@ -95,6 +102,10 @@ class Operation:
                 "backoff_seconds": self.retry.backoff_seconds,
             },
         }
+
+
+def _values(members: Iterable[Any]) -> tuple[type[Value], ...]:
+    return tuple(m for m in members if isinstance(m, type) and issubclass(m, Value))
 
 
 def _union_members(annotation: Any) -> tuple[Any, ...]:

@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from pydantic import BaseModel, Field
 
 from api.config import Settings
 from api.main import create_app
-from orchestrator.catalog import validate
+from api.openapi import request_schemas
+from orchestrator.catalog import Catalog, Dataset, operation, validate
+from orchestrator.context import OperationContext
 from orchestrator.errors import InstructionsInvalid
 from orchestrator.operations import CATALOG
 from orchestrator.samples import load_samples
@@ -87,8 +90,76 @@ def test_a_value_parameter_takes_the_instructions_whose_output_fits(
     document: dict[str, Any],
 ) -> None:
     data = document["components"]["schemas"]["model_inference.Params"]["properties"]["data"]
-    fitting = sorted(ref["$ref"].rsplit(".", 1)[1] for ref in data["oneOf"])
+    refs = [member["$ref"] for member in data["oneOf"]]
+    assert refs[-1] == "#/components/schemas/Ref", "a ref may feed it too"
+    fitting = sorted(ref.rsplit(".", 1)[1] for ref in refs[:-1])
     assert fitting == sorted(
         op.name for op in map(CATALOG.__getitem__, CATALOG.names) if op.output.type_name in
         {"dataset", "list", "batches"}
     )  # fmt: skip
+
+
+SHARED = [
+    {**local("photos"), "id": "photos"},
+    {"operation": "dict_to_list", "parameters": {"data": {"ref": "photos"}}},
+    {"operation": "resize_image", "parameters": {"width": 8, "data": {"ref": "photos"}}},
+]
+
+
+def test_ids_and_refs_fit_the_published_schema(body: Draft202012Validator) -> None:
+    assert accepted_by_the_catalog({"instructions": SHARED})
+    body.validate({"instructions": SHARED})
+
+
+@pytest.mark.parametrize(
+    "instructions",
+    [
+        [{**local("x"), "id": "a b"}],  # not an id
+        [{**local("x"), "id": 3}],
+        [{"operation": "dict_to_list", "parameters": {"data": {"ref": "a", "path": "x"}}}],
+        [{"operation": "dict_to_list", "parameters": {"data": {"ref": 3}}}],
+        [{"ref": "photos"}],  # a ref is a parameter value, not an instruction
+        [
+            {**local("x"), "id": "a"},
+            {"operation": "import_from_local", "parameters": {"path": {"ref": "a"}}},
+        ],  # a literal takes no ref
+    ],
+)
+def test_what_the_catalog_refuses_of_refs_the_schema_refuses(
+    body: Draft202012Validator, instructions: list[Any]
+) -> None:
+    assert not accepted_by_the_catalog({"instructions": instructions})
+    assert not body.is_valid({"instructions": instructions})
+
+
+class GatherParams(BaseModel):
+    items: list[Dataset] = Field(min_length=2)
+
+
+@operation(name="gather", output=Dataset)
+def gather(params: GatherParams, ctx: OperationContext) -> Dataset:
+    """A test-only operation with a list of values."""
+    raise AssertionError
+
+
+def test_a_list_of_values_takes_an_array_of_instructions_and_refs() -> None:
+    catalog = Catalog([CATALOG["import_from_local"], gather])
+    schemas = request_schemas(catalog)
+    items = schemas["gather.Params"]["properties"]["items"]
+    assert items["type"] == "array" and items["minItems"] == 2
+    assert items["items"] == {
+        "oneOf": [
+            {"$ref": "#/components/schemas/Instruction.import_from_local"},
+            {"$ref": "#/components/schemas/Instruction.gather"},
+            {"$ref": "#/components/schemas/Ref"},
+        ]
+    }
+    validator = Draft202012Validator(
+        {"$ref": "#/components/schemas/ExecuteRequest", "components": {"schemas": schemas}}
+    )
+    good = [{**local("a"), "id": "a"}, {"operation": "gather",
+            "parameters": {"items": [{"ref": "a"}, local("b")]}}]  # fmt: skip
+    assert validator.is_valid({"instructions": good})
+    assert validate({"instructions": good}, catalog)
+    bad = [{"operation": "gather", "parameters": {"items": [{"ref": "a"}, "b"]}}]
+    assert not validator.is_valid({"instructions": bad})

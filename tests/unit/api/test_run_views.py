@@ -20,6 +20,7 @@ from orchestrator.context import Services
 from orchestrator.events import InstructionEvent, parse_message, parse_plan, plan_message
 from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
+from orchestrator.plan import Plan
 from orchestrator.report import RunDetail
 
 
@@ -243,3 +244,62 @@ def test_every_run_logs_its_plan_first(tmp_path: Path) -> None:
     first_plan = next(i for i, m in enumerate(messages) if parse_plan(m) is not None)
     assert len(plans) == 1 and plans[0].roots == validate(DOCUMENT, CATALOG).roots
     assert first_plan < events[0]
+
+
+SHARED = {
+    "instructions": [
+        {"operation": "import_from_local", "parameters": {"path": "notes"}, "id": "notes"},
+        {"operation": "dict_to_list", "parameters": {"data": {"ref": "notes"}}},
+        {
+            "operation": "batch_formatted_data",
+            "parameters": {
+                "batch_size": 1,
+                "data": {"operation": "dict_to_list", "parameters": {"data": {"ref": "notes"}}},
+            },
+        },
+    ]
+}
+
+
+def test_a_launchpad_run_with_refs_shows_the_shared_instruction_once(tmp_path: Path) -> None:
+    """The launchpad's raw_input and POST /execute's body take one path: the run's own log
+    carries the ids and refs, and its fold shows the shared import once, run once."""
+    import dagster as dg
+
+    from orchestrator.definitions import defs
+    from orchestrator.resources import ArtifactStoreResource, DataRootResource
+
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("a")
+    instance = dg.DagsterInstance.ephemeral()
+    config = run_config(SHARED)
+    assert config["ops"]["generate_dynamic_job_configs"]["config"]["raw_input"] == SHARED
+    result = defs.resolve_job_def("build_execute_job").execute_in_process(
+        run_config=config,
+        instance=instance,
+        resources={
+            "artifact_store": ArtifactStoreResource(root=str(tmp_path / "artifacts")),
+            "data_root": DataRootResource(root=str(tmp_path)),
+        },
+    )
+    assert result.success
+    lines = [line("LogMessageEvent", e.user_message) for e in instance.all_logs(result.run_id)]
+    plan = next(p for p in map(parse_plan, (x.message for x in lines)) if p is not None)
+    record = RunRecord(result.run_id, "SUCCESS", 1.0, 1.0, 2.0, {})
+    detail = build_detail(record, lines, plan)
+
+    shared, direct, batched = detail.instructions
+    assert (shared.path, shared.id, shared.status) == ("instructions[0]", "notes", "succeeded")
+    assert direct.model_dump()["inputs"] == {"data": {"path": "instructions[0]", "ref": "notes"}}
+    assert direct.steps == []
+    (nested,) = batched.steps
+    assert nested.model_dump()["inputs"] == {"data": {"path": "instructions[0]", "ref": "notes"}}
+    started = [parse_message(x.message) for x in lines]
+    paths = [e.path for e in started if e is not None and e.kind == "started"]
+    assert paths.count("instructions[0]") == 1, "the shared import ran once"
+    assert detail == build_detail(record, lines, plan_of_config(config))
+
+
+def plan_of_config(config: dict[str, object]) -> Plan | None:
+    record = RunRecord("r", "SUCCESS", 1.0, 1.0, 2.0, {}, run_config_yaml=yaml.safe_dump(config))
+    return plan_of(record, CATALOG, Limits())

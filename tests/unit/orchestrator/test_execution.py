@@ -106,6 +106,31 @@ def buggy(params: CleanupParams, ctx: OperationContext) -> Dataset:
     return {}["missing"]  # type: ignore[no-any-return]
 
 
+class GatherParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[Dataset]
+
+
+@operation(name="gather", output=Dataset)
+def gather(params: GatherParams, ctx: OperationContext) -> Dataset:
+    """Every input's items, in order: a list-of-values parameter."""
+    record("gather")
+    items = tuple(item for data in params.items for item in data.items)
+    return Dataset(root=params.items[0].root, items=items)
+
+
+class ReleaseParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: Dataset
+
+
+@operation(name="release", output=Dataset, cleanup=True)
+def release(params: ReleaseParams, ctx: OperationContext) -> Dataset:
+    """A cleanup operation fed by another instruction."""
+    record(f"release {','.join(item.name for item in params.data.items)}")
+    return params.data
+
+
 class Interrupt(BaseException):
     """Stands in for what Dagster raises in the op when a run is terminated."""
 
@@ -116,7 +141,9 @@ def interrupted(params: CleanupParams, ctx: OperationContext) -> Dataset:
     raise Interrupt()
 
 
-CATALOG = Catalog([interrupted, make, join, cleanup, failing_cleanup, flaky, buggy])
+CATALOG = Catalog(
+    [interrupted, make, join, cleanup, failing_cleanup, flaky, buggy, gather, release]
+)
 
 
 def run(document: Any, tmp_path: Path) -> tuple[RunOutcome, list[InstructionEvent]]:
@@ -266,3 +293,119 @@ def test_an_operation_that_is_canceled_fails_its_instruction(tmp_path: Path) -> 
 def test_item_names_cannot_escape_their_folder(tmp_path: Path, name: str) -> None:
     outcome, _ = run([mk(name)], tmp_path)
     assert "is not a safe relative path" in outcome.first_error
+
+
+# Sharing an output: a node used through refs runs once; its failure fails every consumer.
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"ref": name}
+
+
+def names(outcome: RunOutcome, root: str) -> list[str]:
+    value = outcome.values[root]
+    assert isinstance(value, Dataset)
+    return [item.name for item in value.items]
+
+
+def test_a_shared_output_is_computed_once_for_all_its_consumers(tmp_path: Path) -> None:
+    document = [
+        {**mk("photos"), "id": "photos"},
+        join_of(ref("photos"), ref("photos")),
+        {"operation": "gather", "parameters": {"items": [ref("photos"), mk("b"), ref("photos")]}},
+    ]
+    outcome, events = run(document, tmp_path)
+
+    assert outcome.succeeded, outcome.first_error
+    assert calls.count("start photos") == 1
+    assert [e.path for e in events if e.kind == "started"].count("instructions[0]") == 1
+    assert names(outcome, "instructions[1]") == ["photos", "photos"]
+    assert names(outcome, "instructions[2]") == ["photos", "b", "photos"]
+    first, second, third = outcome.detail.instructions
+    assert (first.id, first.status, second.steps) == ("photos", "succeeded", [])
+    assert second.model_dump()["inputs"] == {
+        "left": {"path": "instructions[0]", "ref": "photos"},
+        "right": {"path": "instructions[0]", "ref": "photos"},
+    }
+    assert [s.path for s in third.steps] == ["instructions[2].parameters.items[1]"]
+    assert third.model_dump()["inputs"]["items"][1] == {
+        "path": "instructions[2].parameters.items[1]",
+        "ref": None,
+    }
+    assert outcome.run_results().results[0].id == "photos"
+
+
+def test_a_node_shared_inside_one_tree_runs_once_before_both_consumers(tmp_path: Path) -> None:
+    shared = {**mk("x"), "id": "x"}
+    document = [join_of(join_of(shared, ref("x")), ref("x"))]
+    outcome, _ = run(document, tmp_path)
+    assert outcome.succeeded, outcome.first_error
+    assert calls == ["start x", "end x", "join", "join"]
+    assert names(outcome, "instructions[0]") == ["x", "x", "x"]
+    assert len(outcome.detail.instructions[0].steps) == 2, "each instruction shown once"
+
+
+def test_a_top_level_instruction_used_earlier_runs_first_and_not_again(tmp_path: Path) -> None:
+    document = [mk("first"), join_of(ref("later"), mk("b")), {**mk("later"), "id": "later"}]
+    outcome, events = run(document, tmp_path)
+    assert outcome.succeeded, outcome.first_error
+    assert calls.index("end first") < calls.index("start later") < calls.index("join")
+    assert calls.count("start later") == 1
+    assert [r.status for r in outcome.results] == ["succeeded"] * 3
+    assert names(outcome, "instructions[2]") == ["later"]
+    assert [e.root for e in events if e.path == "instructions[2]"] == ["instructions[2]"] * 2
+
+
+def test_a_shared_failure_fails_every_consumer_and_the_cleanup_still_runs(
+    tmp_path: Path,
+) -> None:
+    document = [
+        {**mk("photos", fail=True), "id": "photos"},
+        join_of(ref("photos"), mk("b")),
+        {"operation": "gather", "parameters": {"items": [mk("c"), ref("photos")]}},
+        {"operation": "cleanup", "parameters": {"name": "model"}},
+        {"operation": "release", "parameters": {"data": ref("photos")}},
+    ]
+    outcome, events = run(document, tmp_path)
+
+    assert calls == ["start photos", "cleanup model"], "nothing runs on a failed output"
+    error = "instructions[0] (make): photos failed on purpose"
+    assert [(r.status, r.error) for r in outcome.results] == [
+        ("failed", error),
+        ("failed", error),
+        ("failed", error),
+        ("succeeded", None),
+        ("failed", error),
+    ]
+    assert outcome.first_error == error
+    assert [e.kind for e in events if e.path == "instructions[0]"] == ["started", "failed"]
+    assert not [e for e in events if e.kind == "skipped"], "they failed, not skipped"
+
+
+def test_a_cleanup_runs_what_it_needs_from_a_skipped_instruction(tmp_path: Path) -> None:
+    document = [
+        mk("x", fail=True),
+        join_of({**mk("model"), "id": "model"}, mk("y")),
+        {"operation": "release", "parameters": {"data": ref("model")}},
+    ]
+    outcome, _ = run(document, tmp_path)
+    assert calls == ["start x", "start model", "end model", "release model"]
+    assert [r.status for r in outcome.results] == ["failed", "skipped", "succeeded"]
+    steps = {s.path: s.status for s in outcome.detail.instructions[1].steps}
+    assert steps == {
+        "instructions[1].parameters.left": "succeeded",
+        "instructions[1].parameters.right": "skipped",
+    }
+
+
+def test_independent_consumers_of_a_shared_output_run_concurrently(tmp_path: Path) -> None:
+    document = [
+        join_of(
+            join_of({**mk("s"), "id": "s"}, mk("a", meet=2)),
+            join_of(ref("s"), mk("b", meet=2)),
+        )
+    ]
+    outcome, _ = run(document, tmp_path)
+    assert outcome.succeeded, outcome.first_error
+    assert calls.count("start s") == 1
+    assert names(outcome, "instructions[0]") == ["s", "a", "s", "b"]
