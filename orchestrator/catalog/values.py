@@ -181,7 +181,7 @@ class Predictions(Value):
     outputs: tuple[PredictionOutput, ...]
     root: str
     path: str  # relative to root: the JSON Lines file
-    seconds: float | None = None
+    seconds: float | None = None  # the inference's wall time, metadata to last record
 
     @property
     def file(self) -> Path:
@@ -195,6 +195,7 @@ class Predictions(Value):
             "rows": self.rows,
             "requests": self.requests,
             "outputs": [output.model_dump(mode="json") for output in self.outputs],
+            "seconds": self.seconds,
             "artifact": str(self.file),
         }
 

@@ -3,8 +3,11 @@
 One module per concept, in the order data flows through model_inference:
 
 - `lifecycle`: deploy_model and delete_model; our model names and the server's;
-- `inference`: the model_inference operation;
-- `readers`: an item becomes tensor rows (images, JSON, CSV, .npy: the rule is there);
+- `inference`: the model_inference operation; `parameters`: its parameters;
+- `fitting`: from the model's metadata, what feeds each declared input and how
+  (the rule is there); `pixels`: an image fitted to a pixel input;
+- `readers`: a numeric item becomes tensor rows (JSON, CSV, .npy: the rule is there);
+- `encoding`: every other item encoded as one row per the fit, and a request's tensors;
 - `batching`: rows become requests of at most `batch_size` rows and 2**21 values
   (a table may span requests; a `Batches` input never mixes two of its batches);
 - `sending`: the threads that read items and send requests, `concurrency` in flight;
@@ -24,7 +27,7 @@ from orchestrator.operations.model.batching import (
     RunPart,
     request_batches,
 )
-from orchestrator.operations.model.inference import ModelInferenceParams, model_inference
+from orchestrator.operations.model.inference import model_inference
 from orchestrator.operations.model.lifecycle import (
     DeleteModelParams,
     DeployModelParams,
@@ -32,6 +35,7 @@ from orchestrator.operations.model.lifecycle import (
     deploy_model,
     server_model_name,
 )
+from orchestrator.operations.model.parameters import ModelInferenceParams
 from orchestrator.operations.model.readers import ItemRows, read_blocks, read_rows
 from orchestrator.operations.model.records import PREDICTIONS_FILE, RecordWriter
 

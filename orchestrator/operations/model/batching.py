@@ -11,6 +11,7 @@ items its rows belong to: an `ItemPart` (some rows of one item) or a `RunPart`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -33,13 +34,20 @@ class Layout(Enum):
 
 @dataclass(frozen=True)
 class ItemBlock:
-    """One item's rows (the item numbered `first`), in group `group`; `name` is the item's."""
+    """One item's rows (the item numbered `first`), in group `group`; `name` is the item's.
+
+    `tensor_shape` is set for an encoded item (its row holds the values of each
+    input, `encoding`): the shape of its main tensor's row, its pixels. Items of
+    two shapes never share a request, and a request holds at most
+    MAX_REQUEST_VALUES values of it.
+    """
 
     first: int
     rows: np.ndarray
     name: str
     group: int = 0
     layout: Layout = Layout.ROW
+    tensor_shape: tuple[int, ...] | None = None
 
     def part(self, start: int, take: int) -> ItemPart:
         return ItemPart(self.first, take, last=start + take == len(self.rows), layout=self.layout)
@@ -140,7 +148,7 @@ class RowSpec:
             raise OperationError(
                 f"item {block.name!r} has rows of shape {list(rows.shape[1:])} {rows.dtype}, "
                 f"the first item {self.first!r} {list(self.shape)} {self.dtype}: all rows "
-                "need one shape and datatype (resize images first)"
+                "need one shape and datatype"
             )
 
 
@@ -163,14 +171,18 @@ def chunks(groups: list[list[DataItem]], size: int) -> Iterator[Chunk]:
 
 def request_batches(blocks: Iterable[Block], spec: RowSpec) -> Iterator[RequestBatch]:
     """Requests of at most `spec.per_request` rows (at least one), items in order, never
-    mixing two groups; every block's rows checked against `spec`."""
+    mixing two groups or two tensor shapes; every block's rows checked against `spec`."""
     limit = spec.per_request
-    batch, group = RequestBatch(), None
+    batch, key = RequestBatch(), None
     for block in blocks:
-        if block.group != group:
+        shape = block.tensor_shape if isinstance(block, ItemBlock) else None
+        if (block.group, shape) != key:
             if batch.segments:
                 yield batch
-            batch, group = RequestBatch(), block.group
+            batch, key = RequestBatch(), (block.group, shape)
+            limit = spec.per_request
+            if shape:
+                limit = min(limit, max(1, MAX_REQUEST_VALUES // math.prod(shape)))
         spec.check(block)
         rows = block.rows
         start = 0

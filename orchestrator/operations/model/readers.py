@@ -1,13 +1,15 @@
 """Items read as tensor rows, by media type (then file suffix):
 
 - an image (`image/*`): decoded with Pillow and converted to RGB, one row of
-  shape [H, W, 3], UINT8 (FP32 on request: the same 0-255 values, not scaled);
+  shape [H, W, 3], UINT8 (another datatype on request: the same 0-255 values);
+  model_inference itself fits images to the model instead (`fitting`, `pixels`);
 - `.json`: a list of numbers is one row; a list of equal-length lists is a table;
 - `.csv`: a table, one row per line; a first line that is not numeric is a header;
 - `.npy`: a 1-D array is one row, a 2-D array a table;
 
-JSON and CSV become FP64 (no precision lost), `.npy` keeps float32/float64.
-All rows must have one shape: resize images first (resize_image).
+JSON and CSV become FP64 (no precision lost), `.npy` keeps float32/float64,
+unless a datatype is asked for (model_inference asks for the declared one).
+All rows must have one shape.
 
 This is model_inference's hot path: a request's worth of small JSON files is
 read and parsed with a few C loops (see `read_blocks`).
@@ -22,19 +24,17 @@ import os
 import re
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Literal
 
 import numpy as np
 
 from orchestrator.catalog.values import DataItem
 from orchestrator.errors import OperationError
 from orchestrator.operations.model.batching import Block, ItemBlock, Layout, RunBlock
+from orchestrator.operations.model.fitting import NUMPY_TYPES, RAW_PIXELS, Kind
+from orchestrator.operations.model.pixels import fitted_pixels
 
-Datatype = Literal["auto", "UINT8", "FP32", "FP64"]
-Kind = Literal["image", "json", "csv", "npy", "other"]
-
-DATATYPE_OF = {"uint8": "UINT8", "float32": "FP32", "float64": "FP64"}
-NUMPY_TYPES = {"UINT8": "uint8", "FP32": "float32", "FP64": "float64"}
+# "auto" or a numeric V2 datatype (a key of NUMPY_TYPES)
+Datatype = str
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MEDIA_KINDS: dict[str, Kind] = {"application/json": "json", "text/csv": "csv"}
 SUFFIX_KINDS: dict[str, Kind] = {".json": "json", ".csv": "csv", ".npy": "npy"}
@@ -56,10 +56,10 @@ def read_rows(path: str | os.PathLike[str], item: DataItem, datatype: Datatype) 
 
     Called once per item, so it stays on cheap string paths (no pathlib).
     """
-    kind = _kind(item)
+    kind = kind_of(item)
     if kind == "json":
         folder, name = os.path.split(path)
-        [content] = _read_all(folder, [item.model_copy(update={"path": name})])
+        [content] = read_all(folder, [item.model_copy(update={"path": name})])
         return _json_rows(_parse_json(content, item), item, datatype)
     try:
         if kind == "image":
@@ -88,11 +88,11 @@ def read_blocks(
     a JSON file holding one row, all of one length; otherwise one block per item.
 
     Why the run: a request's worth of one-row JSON files is read in one loop
-    (`_read_all`) and parsed as one document (`_json_run`), three times faster
+    (`read_all`) and parsed as one document (`_json_run`), three times faster
     than item by item.
     """
     if _all_json(chunk):
-        contents = _read_all(root, chunk)
+        contents = read_all(root, chunk)
         array = _json_run(contents)
         if array is not None:
             wanted = "FP64" if datatype == "auto" else datatype
@@ -122,7 +122,7 @@ def first_row(
     return None
 
 
-def _kind(item: DataItem) -> Kind:
+def kind_of(item: DataItem) -> Kind:
     """Which rule of this module's docstring reads `item`: by its media type when that is
     an image, JSON or CSV type, else by its file suffix."""
     media_type = item.media_type
@@ -136,7 +136,7 @@ def _all_json(items: list[DataItem]) -> bool:
     case costs no Python work per item)."""
     if all(map("application/json".__eq__, map(_media_type, items))):
         return True
-    return all(_kind(item) == "json" for item in items)
+    return all(kind_of(item) == "json" for item in items)
 
 
 def _suffix(name: str) -> str:
@@ -179,7 +179,7 @@ def _json_run(contents: list[bytes]) -> np.ndarray | None:
 READ_AHEAD_LIMIT = 1 << 20  # bytes asked for in the first read, whatever the manifest says
 
 
-def _read_all(root: str, items: list[DataItem]) -> list[bytes]:
+def read_all(root: str, items: list[DataItem]) -> list[bytes]:
     """The items' bytes, read the cheapest way Python has: each opened relative to the open
     folder and read with one os.read sized by the manifest (a short read of a regular
     file is its end). ~4 us a small file, half what open().read() costs; this loop is
@@ -239,13 +239,12 @@ def _not_rows(item: DataItem, exc: Exception) -> OperationError:
 
 
 def _image_rows(path: str | os.PathLike[str], name: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise OperationError(f"cannot read {name!r} as an image: {exc}") from exc
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        raise OperationError(f"cannot read item {name!r}: {exc.strerror or exc}") from exc
+    pixels, _ = fitted_pixels(data, RAW_PIXELS, name)
     return pixels[np.newaxis]
 
 

@@ -1,8 +1,8 @@
 """model_inference's requests: items read, rows sent, answers handed back in item order.
 
 Workers read a chunk (a request's worth of items) and send it themselves;
-a chunk that makes several requests (its items are tables) is handed to the
-senders, which send them all at once and ask the model's metadata. Two
+a chunk that makes several requests (its items are tables, or images of
+several sizes) is handed to the senders, which send them all at once. Two
 semaphores bound the threads that read (one per core) and the requests in
 flight (`concurrency`). The caller's thread gets the answers, in order.
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import replace
 from typing import NamedTuple
 
 from orchestrator.catalog.values import DataItem
@@ -20,10 +21,16 @@ from orchestrator.concurrency import ordered_map, usable_cores
 from orchestrator.connectors.model_server import ModelServerClient, Tensor
 from orchestrator.context import OperationContext
 from orchestrator.errors import OperationError
-from orchestrator.operations.model.batching import Chunk, RequestBatch, RowSpec, request_batches
-from orchestrator.operations.model.readers import DATATYPE_OF, Datatype, read_blocks
-
-DEFAULT_INPUT_NAME = "input-0"
+from orchestrator.operations.model.batching import (
+    Block,
+    Chunk,
+    RequestBatch,
+    RowSpec,
+    request_batches,
+)
+from orchestrator.operations.model.encoding import describe_tensors, encode_blocks, request_tensors
+from orchestrator.operations.model.fitting import Fit
+from orchestrator.operations.model.readers import read_blocks
 
 Answered = Callable[[RequestBatch, list[Tensor]], None]
 
@@ -37,8 +44,8 @@ class ReadChunk(NamedTuple):
 
 
 class InferenceRequests:
-    """The requests of one model_inference over `items` (all rows like `spec`), to model
-    `served` on `client`, at most `concurrency` in flight.
+    """The requests of one model_inference over `items` (all rows like `spec`), encoded as
+    `fit` says, to model `served` on `client`, at most `concurrency` in flight.
 
     At most as many threads read at once as the process has cores: more only
     take turns at the GIL between system calls (4 threads read 5,000 small JSON
@@ -54,8 +61,7 @@ class InferenceRequests:
         root: str,
         items: list[DataItem],
         spec: RowSpec,
-        datatype: Datatype,
-        input_name: str | None,
+        fit: Fit,
         concurrency: int,
     ) -> None:
         self._ctx = ctx
@@ -64,8 +70,7 @@ class InferenceRequests:
         self._root = root
         self._items = items
         self._spec = spec
-        self._datatype = datatype
-        self._given_input_name = input_name
+        self._fit = fit
         self._concurrency = concurrency
         self._in_flight = threading.BoundedSemaphore(concurrency)
         self._reading = threading.BoundedSemaphore(min(concurrency, usable_cores()))
@@ -77,12 +82,7 @@ class InferenceRequests:
             ThreadPoolExecutor(self._concurrency, thread_name_prefix="inference") as workers,
             ThreadPoolExecutor(self._concurrency, thread_name_prefix="inference-send") as senders,
         ):
-            # Asked while the first items are read: it names the model's input, and a model
-            # that is not deployed fails the operation before any request is sent.
-            declared = senders.submit(self._declared_input)
-
-            def send(batch: RequestBatch) -> list[Tensor]:
-                return self._send(batch, declared)
+            send = self._send
 
             def read_and_send(chunk: Chunk) -> ReadChunk:
                 """Why the worker sends a chunk of one request itself: no hand-over to
@@ -100,34 +100,37 @@ class InferenceRequests:
                     with closing(ordered_map(senders, send, batches, self._concurrency)) as sent:
                         for batch, outputs in sent:
                             answered(batch, outputs)
-            declared.result()  # also when there was nothing to send
-
-    def _declared_input(self) -> str:
-        """The model's first declared input, else 'input-0' (asks the model's metadata)."""
-        return next(iter(self._client.metadata(self._served).input_names), DEFAULT_INPUT_NAME)
 
     def _read(self, chunk: Chunk) -> list[RequestBatch]:
         self._ctx.check_canceled()
         group, start, stop = chunk
+        items, fit = self._items[start:stop], self._fit
+        blocks: list[Block]
         with self._reading:
-            blocks = read_blocks(self._root, self._items[start:stop], start, group, self._datatype)
+            if fit.numeric:
+                datatype = fit.rows_input.datatype or "auto"
+                blocks = read_blocks(self._root, items, start, group, datatype)
+            else:
+                blocks = list(encode_blocks(self._root, items, start, group, fit))
         return list(request_batches(blocks, self._spec))
 
-    def _send(self, batch: RequestBatch, declared: Future[str]) -> list[Tensor]:
-        """The model's answer to one request, sent to the input asked for, else the one the
-        model declares; an error names the items the request held."""
+    def _send(self, batch: RequestBatch) -> list[Tensor]:
+        """The model's answer to one request; an error names the items the request held and
+        the tensors sent."""
         self._ctx.check_canceled()
         if batch.rows == 0:
             return []
-        name = self._given_input_name or declared.result()
-        array = batch.array()
-        tensor = Tensor(name, DATATYPE_OF[array.dtype.name], array.shape, array)
+        tensors = request_tensors(self._fit, batch)
         try:
             with self._in_flight:
-                return self._client.infer(self._served, [tensor])
+                outputs = self._client.infer(self._served, tensors)
         except OperationError as exc:
             first, last = (self._items[index].name for index in batch.item_span())
+            kind = "tensor" if len(tensors) == 1 else "tensors"
             raise type(exc)(
-                f"items {first!r}..{last!r} (tensor {name!r} {list(array.shape)} "
-                f"{tensor.datatype}): {exc}"
+                f"items {first!r}..{last!r} ({kind} {describe_tensors(tensors)}): {exc}"
             ) from exc
+        if self._fit.batched:
+            return outputs
+        # a model without a batch dimension answers for its one item: that is its row
+        return [replace(out, shape=(1, *out.shape)) for out in outputs]
