@@ -88,6 +88,12 @@ class RetriesExhausted(OperationError):
     (orchestrator/retry.py); the message says how many attempts. Not retried again."""
 
 
+class RepositoryUnsupported(OperationError):
+    """The model server cannot load or unload models (no model repository extension, or
+    model control turned off): it serves the models it started with. The message says
+    which request answered what."""
+
+
 class Canceled(OperationError):
     """The run was canceled; the operation stopped where it was."""
 

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import numpy as np
 
-from orchestrator.errors import OperationError, RetriesExhausted
+from orchestrator.errors import OperationError, RepositoryUnsupported, RetriesExhausted
 from orchestrator.retry import Retryable, Retrying, retry_after_seconds
 
 if TYPE_CHECKING:
@@ -83,12 +83,6 @@ NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
     }.items()
 }
 BinaryTensors = Literal["auto", "always", "never"]
-
-
-class RepositoryUnsupported(OperationError):
-    """The server cannot load or unload models (no model repository extension, or model
-    control turned off): it serves the models it started with. The message says which
-    request answered what."""
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.catalog.registry import operation
 from orchestrator.catalog.values import DeployedModel
-from orchestrator.connectors.model_server import ModelServerClient, RepositoryUnsupported
+from orchestrator.connectors.model_server import ModelServerClient
 from orchestrator.context import OperationContext
-from orchestrator.errors import OperationError
+from orchestrator.errors import OperationError, RepositoryUnsupported
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
 

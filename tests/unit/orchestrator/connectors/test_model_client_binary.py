@@ -15,11 +15,10 @@ import pytest
 
 from orchestrator.connectors.model_server import (
     ModelServerClient,
-    RepositoryUnsupported,
     ServerMetadata,
     Tensor,
 )
-from orchestrator.errors import OperationError, RetriesExhausted
+from orchestrator.errors import OperationError, RepositoryUnsupported, RetriesExhausted
 from orchestrator.resources import ModelServerResource
 from testkit.fake_model_server import URL, FakeModelServer
 
