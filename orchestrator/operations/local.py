@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from orchestrator.catalog.registry import operation
@@ -26,28 +27,34 @@ def inside_by_name(path: str) -> bool:
     return not path.startswith("/") and ".." not in path.split("/")
 
 
+def _inside_the_data_root(path: str) -> str:
+    if not inside_by_name(path):
+        raise PydanticCustomError(
+            "path_outside_data_root",
+            "{path} is absolute or has a '..' segment: give a path relative to "
+            "the data root, without '..'",
+            {"path": repr(path)},
+        )
+    return path
+
+
+# A parameter naming a file or folder under the data root: refused at validation when
+# absolute or with a '..' segment, and the same rule published as its schema's pattern.
+DataRootPath = Annotated[
+    str,
+    Field(min_length=1, json_schema_extra={"pattern": INSIDE_PATTERN}),
+    AfterValidator(_inside_the_data_root),
+]
+
+
 class ImportFromLocalParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(
-        min_length=1,
+    path: DataRootPath = Field(
         description="A file or folder, relative to the server's data root "
         "(CONSTELLATION_DATA_ROOT), without '..'. Absolute paths and '..' are refused when "
         "the instructions are validated; links that lead outside the root, when they run.",
-        json_schema_extra={"pattern": INSIDE_PATTERN},
     )
-
-    @field_validator("path")
-    @classmethod
-    def _inside_the_data_root(cls, path: str) -> str:
-        if not inside_by_name(path):
-            raise PydanticCustomError(
-                "path_outside_data_root",
-                "{path} is absolute or has a '..' segment: give a path relative to "
-                "the data root, without '..'",
-                {"path": repr(path)},
-            )
-        return path
 
 
 def resolve_under(root: Path, path: str) -> Path:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestrator.catalog.registry import operation
 from orchestrator.catalog.values import (
@@ -21,7 +20,7 @@ from orchestrator.operations.compare.metrics import Table, compare
 from orchestrator.operations.compare.predicted import display_names, read_labels
 from orchestrator.operations.compare.report import render
 from orchestrator.operations.compare.truth import read_truth
-from orchestrator.operations.local import INSIDE_PATTERN, inside_by_name, resolve_under
+from orchestrator.operations.local import DataRootPath, resolve_under
 from orchestrator.paths import shown
 
 TABLE_FILE = "comparison.json"
@@ -41,12 +40,10 @@ class ComparePredictionsParams(BaseModel):
     truth: Dataset | None = Field(
         None, description="A data set holding one CSV or JSON file: item name -> true label."
     )
-    truth_file: str | None = Field(
+    truth_file: DataRootPath | None = Field(
         None,
-        min_length=1,
         description="Or: a CSV or JSON file of true labels under the data root "
         "(CONSTELLATION_DATA_ROOT), relative, without '..'.",
-        json_schema_extra={"pattern": INSIDE_PATTERN},
     )
     label_key: str = Field(
         "label",
@@ -54,18 +51,6 @@ class ComparePredictionsParams(BaseModel):
         description="The record field holding the predicted label; a record without it is "
         "read from its first output (a class index, or the index of the highest score).",
     )
-
-    @field_validator("truth_file")
-    @classmethod
-    def _inside_the_data_root(cls, path: str | None) -> str | None:
-        if path is not None and not inside_by_name(path):
-            raise PydanticCustomError(
-                "path_outside_data_root",
-                "{path} is absolute or has a '..' segment: give a path relative to "
-                "the data root, without '..'",
-                {"path": repr(path)},
-            )
-        return path
 
     @model_validator(mode="after")
     def _one_truth(self) -> ComparePredictionsParams:

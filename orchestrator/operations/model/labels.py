@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, Field, model_validator
 
 from orchestrator.connectors.model_server import TensorSpec
 from orchestrator.context import OperationContext
 from orchestrator.errors import OperationError
-from orchestrator.operations.local import INSIDE_PATTERN, inside_by_name, resolve_under
+from orchestrator.operations.local import DataRootPath, resolve_under
 
 MAX_LABELS_FILE_BYTES = 4 * 2**20  # 4 MiB: ImageNet-21k's names fit, a mistaken file does not
 
@@ -46,12 +45,10 @@ class LabelParams(BaseModel):
         max_length=100_000,
         description='Class names by output index, e.g. ["normal", "fire"].',
     )
-    labels_file: str | None = Field(
+    labels_file: DataRootPath | None = Field(
         None,
-        min_length=1,
         description="A file under the data root (CONSTELLATION_DATA_ROOT) holding the class "
         "names: one per line, or a JSON list. Relative, without '..'.",
-        json_schema_extra={"pattern": INSIDE_PATTERN},
     )
     softmax: bool = Field(
         False, description="Score = softmax probability of the class (for models that give logits)."
@@ -65,18 +62,6 @@ class LabelParams(BaseModel):
         description="The output holding the class scores (or class index); default: the first "
         "output with one score per label, else the first output.",
     )
-
-    @field_validator("labels_file")
-    @classmethod
-    def _inside_the_data_root(cls, path: str | None) -> str | None:
-        if path is not None and not inside_by_name(path):
-            raise PydanticCustomError(
-                "path_outside_data_root",
-                "{path} is absolute or has a '..' segment: give a path relative to "
-                "the data root, without '..'",
-                {"path": repr(path)},
-            )
-        return path
 
     @model_validator(mode="after")
     def _labels_once(self) -> LabelParams:
