@@ -30,17 +30,15 @@ Errors are JSON `{"error": "..."}`: 400 for invalid input, 404 unknown model, 50
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from stack.processes import free_port
+from testkit import peers
 
 FIXTURES = Path(__file__).parent
 ROOT = FIXTURES.parent
@@ -51,12 +49,7 @@ START_TIMEOUT_S = 60
 
 def ensure_venv() -> Path:
     """The KServe virtual environment, created on first use."""
-    done = subprocess.run(
-        ["bash", str(VENV_SCRIPT)], capture_output=True, text=True, check=False, timeout=900
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"cannot set up KServe's environment:\n{done.stderr}")
-    return Path(done.stdout.strip().splitlines()[-1])
+    return peers.ensure_venv(VENV_SCRIPT, "KServe")
 
 
 @dataclass
@@ -79,42 +72,22 @@ class KServe:
     def start(self) -> None:
         env = os.environ | {"PYTHONPATH": str(ROOT)}
         command = [str(self.venv / "bin" / "python"), "-m", "testkit.v2_runtimes.kserve_image"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [*command, str(self.http_port)],
-                cwd=self.folder,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"KServe exited at start:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"KServe not ready in {START_TIMEOUT_S} s:\n{self.log_tail()}")
+        self.process = peers.launch(
+            [*command, str(self.http_port)],
+            cwd=self.folder,
+            env=env,
+            log_path=self.log_path,
+            url=self.url,
+            timeout_s=START_TIMEOUT_S,
+            what="KServe",
+        )
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        peers.stop(self.process)
         self.process = None
 
     def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return peers.log_tail(self.log_path, lines)
 
 
 @pytest.fixture(scope="session")
