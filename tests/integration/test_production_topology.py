@@ -15,13 +15,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from orchestrator.samples import load_samples
 from stack.__main__ import seed_examples
 from stack.production import ProductionStack
-from testkit.dagster_stack import API_KEY, ApiClient, make_images, slow_resize
+from testkit.dagster_stack import (
+    API_KEY,
+    ApiClient,
+    dagster_graphql,
+    make_images,
+    run_messages,
+    slow_resize,
+)
 from testkit.postgres import fresh_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -36,18 +42,6 @@ MONITORING = {
         "max_runtime_seconds": MAX_RUNTIME_S,
     }
 }
-RUN_EVENTS = """
-query RunEvents($runId: ID!, $cursor: String) {
-  logsForRun(runId: $runId, afterCursor: $cursor) {
-    __typename
-    ... on EventConnection {
-      cursor
-      hasMore
-      events { __typename ... on MessageEvent { message } }
-    }
-  }
-}
-"""
 RUN_STATUS = """
 query RunStatus($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } } }
 """
@@ -79,29 +73,8 @@ def resize_pipeline(repeats: int) -> dict[str, Any]:
     return {"instructions": [slow_resize("large")] * repeats}
 
 
-def graphql(stack: ProductionStack, query: str, **variables: Any) -> dict[str, Any]:
-    """Ask Dagster directly, past the API."""
-    response = httpx.post(
-        f"{stack.dagster_url}/graphql", json={"query": query, "variables": variables}, timeout=30
-    )
-    response.raise_for_status()
-    return dict(response.json()["data"])
-
-
 def dagster_status(stack: ProductionStack, run_id: str) -> str:
-    return str(graphql(stack, RUN_STATUS, runId=run_id)["runOrError"]["status"])
-
-
-def run_events(stack: ProductionStack, run_id: str) -> list[str]:
-    """Every message of the run's event log, page by page."""
-    messages: list[str] = []
-    cursor = None
-    while True:
-        page = graphql(stack, RUN_EVENTS, runId=run_id, cursor=cursor)["logsForRun"]
-        messages += [e["message"] for e in page["events"] if e.get("message")]
-        if not page["hasMore"]:
-            return messages
-        cursor = page["cursor"]
+    return str(dagster_graphql(stack.dagster_url, RUN_STATUS, runId=run_id)["runOrError"]["status"])
 
 
 def wait_for_worker(stack: ProductionStack, api: ApiClient, run_id: str) -> int:
@@ -111,7 +84,7 @@ def wait_for_worker(stack: ProductionStack, api: ApiClient, run_id: str) -> int:
         detail = api.run(run_id)
         assert detail["status"] in {"QUEUED", "STARTING", "STARTED"}, detail
         if detail["instructions"][0]["status"] == "succeeded":
-            for message in run_events(stack, run_id):
+            for message in run_messages(stack.dagster_url, run_id):
                 if match := WORKER_STARTED.match(message):
                     return int(match[1])
         time.sleep(0.2)
@@ -179,7 +152,7 @@ def test_a_killed_run_worker_fails_its_run(production: ProductionStack, api: Api
     detail = api.wait(run_id, timeout=60)
     assert detail["status"] == "FAILURE", detail
     crash = f"[DagsterApiServer] Run execution process for {run_id} was terminated by signal 9"
-    assert any(m.startswith(crash) for m in run_events(production, run_id))
+    assert any(m.startswith(crash) for m in run_messages(production.dagster_url, run_id))
     assert detail["error"].startswith(crash), "the API says why the run failed"
     statuses = [i["status"] for i in detail["instructions"]]
     assert "running" not in statuses and "pending" not in statuses, statuses
@@ -206,6 +179,6 @@ def test_a_run_lost_with_its_code_server_is_failed_by_run_monitoring(
     # Failed once STARTED for max_runtime_seconds, noticed within a few monitoring polls.
     detail = api.wait(run_id, timeout=MAX_RUNTIME_S + 10 * POLL_S + 60)
     assert detail["status"] == "FAILURE", detail
-    messages = run_events(production, run_id)
+    messages = run_messages(production.dagster_url, run_id)
     assert any(f"exceeding maximum runtime of {MAX_RUNTIME_S} seconds" in m for m in messages)
     assert f"exceeding maximum runtime of {MAX_RUNTIME_S} seconds" in detail["error"]

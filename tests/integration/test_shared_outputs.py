@@ -5,44 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from stack import Stack
-from testkit.dagster_stack import ApiClient, make_images
+from testkit.dagster_stack import ApiClient, make_images, run_messages
 
 pytestmark = pytest.mark.integration
-
-RUN_MESSAGES = """
-query RunMessages($runId: ID!, $cursor: String) {
-  logsForRun(runId: $runId, afterCursor: $cursor) {
-    __typename
-    ... on EventConnection {
-      cursor
-      hasMore
-      events { __typename ... on MessageEvent { message } }
-    }
-  }
-}
-"""
-
-
-def run_messages(stack: Stack, run_id: str) -> list[str]:
-    """Every message of the run's Dagster log, asked of Dagster itself, past the API."""
-    messages: list[str] = []
-    cursor = None
-    while True:
-        response = httpx.post(
-            f"{stack.dagster_url}/graphql",
-            json={"query": RUN_MESSAGES, "variables": {"runId": run_id, "cursor": cursor}},
-            timeout=30,
-        )
-        response.raise_for_status()
-        page = response.json()["data"]["logsForRun"]
-        messages += [e["message"] for e in page["events"] if e.get("message")]
-        if not page["hasMore"]:
-            return messages
-        cursor = page["cursor"]
 
 
 def shared_import(folder: str) -> dict[str, Any]:
@@ -94,7 +62,7 @@ def test_one_import_feeds_two_consumers_and_runs_once(stack: Stack, api: ApiClie
     every_path = [s["path"] for i in detail["instructions"] for s in [i, *i["steps"]]]
     assert every_path.count("instructions[0]") == 1, "the shared import is shown once"
 
-    messages = run_messages(stack, run_id)
+    messages = run_messages(stack.dagster_url, run_id)
     started = [m for m in messages if m.startswith("instructions[0] import_from_local started")]
     assert len(started) == 1, "the shared import ran once"
     plan = next(m for m in messages if "constellation-plan: " in m)
