@@ -18,20 +18,27 @@ from types import FrameType
 from stack.processes import STOP_SIGNALS, Stack
 
 EXAMPLE_COLOURS = [(200, 60, 40), (40, 160, 80), (50, 90, 200), (230, 200, 40)]
+FIRE_PHOTOS = "fire-photos"  # the fire-detection-local and compare-models samples' photos
+FIRE_LABELS = "fire-labels.csv"  # their true labels (compare-models' truth_file)
+FIRE_PHOTO_COUNT = 20
 
 
 def seed_examples(data_root: Path) -> None:
-    """A few small JPEGs under data/examples, so the sample pipelines run at once."""
+    """What the sample pipelines read, unless it is there: a few small JPEGs under
+    data/examples, and camera-size fire / no-fire photos (mixed sizes) with their labels."""
     from PIL import Image, ImageDraw
 
+    from stack.demo_photos import make_photos
+
     folder = data_root / "examples"
-    if folder.exists():
-        return
-    folder.mkdir(parents=True)
-    for index, colour in enumerate(EXAMPLE_COLOURS):
-        image = Image.new("RGB", (1280, 720), colour)
-        ImageDraw.Draw(image).ellipse((400, 160, 880, 560), fill=(255, 255, 255))
-        image.save(folder / f"photo-{index}.jpg", quality=90)
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        for index, colour in enumerate(EXAMPLE_COLOURS):
+            image = Image.new("RGB", (1280, 720), colour)
+            ImageDraw.Draw(image).ellipse((400, 160, 880, 560), fill=(255, 255, 255))
+            image.save(folder / f"photo-{index}.jpg", quality=90)
+    if not (data_root / FIRE_PHOTOS).exists():
+        make_photos(data_root / FIRE_PHOTOS, FIRE_PHOTO_COUNT, 7, data_root / FIRE_LABELS)
 
 
 def port_in_use(port: int) -> bool:
