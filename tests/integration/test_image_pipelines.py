@@ -194,3 +194,32 @@ def test_a_model_that_cannot_be_fitted_is_refused_before_any_request(
     assert "normalize imagenet" in error, error
     assert not [r for r in recording.requests if r.endswith("/infer")], recording.requests
     assert "GET /v2/models/uint8-fire" in recording.requests, "the metadata was read"
+
+
+@pytest.mark.parametrize("binary_tensors", ["auto", "never"])
+def test_a_bytes_model_on_mlserver_gets_the_encoded_files(
+    mlserver: MLServer, photos: PhotoSet, photo_root: Path, tmp_path: Path, binary_tensors: str
+) -> None:
+    """BYTES [-1]: each photo's file as it is (base64 in JSON: MLServer takes no binary)."""
+    mlserver.load("bytes-fire")
+    try:
+        document = inference("bytes-fire", batch_size=8, concurrency=4)
+        plan = validate(document, CATALOG)
+        config = ModelServerResource(url=mlserver.url, binary_tensors=binary_tensors)
+        services = Services(
+            ArtifactStore(tmp_path / "artifacts"),
+            data_root=photo_root,
+            model_server=ModelServerClient(config),
+        )
+        outcome = run_plan(plan, CATALOG, services, "bytes-run", emit=lambda event: None)
+    finally:
+        httpx.post(f"{mlserver.url}/v2/repository/models/bytes-fire/unload", timeout=10)
+
+    assert outcome.status == "SUCCESS", outcome.detail.error
+    predictions = outcome.values["instructions[0]"]
+    assert isinstance(predictions, Predictions)
+    predicted = records(Path(predictions.root) / predictions.path)
+    assert sorted(predicted) == sorted(photos.labels)
+    for name, record in predicted.items():
+        expected = image_models.predict_bytes(photos.folder / name)
+        assert record["outputs"]["label"] == expected.label, (name, record)

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import ExitStack
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from stack import Stack
-from testkit.dagster_stack import ApiClient, start_stack
-from testkit.mlserver import MLServer
+from testkit.dagster_stack import ApiClient
 
 pytestmark = pytest.mark.integration
 
 MODEL = "testkit/fire-8x8"  # raw [N, 8, 8, 3] UINT8 under a hub-style name (mlserver_models.py)
 SERVED = "testkit--fire-8x8"
-
-
-@pytest.fixture(scope="module")
-def model_stack(tmp_path_factory: pytest.TempPathFactory, mlserver: MLServer) -> Iterator[Stack]:
-    """A stack whose runs reach the session's MLServer."""
-    env = {"CONSTELLATION_MODEL_SERVER_URL": mlserver.url}
-    with ExitStack() as exits:
-        yield start_stack(tmp_path_factory.mktemp("stack-model"), "sqlite", exits, env=env)
 
 
 def seed_pipeline(model: str, folder: str) -> dict:
