@@ -10,6 +10,9 @@ CliError                 exit code
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -26,6 +29,37 @@ from api.schemas import (
 )
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+STREAM_READ_TIMEOUT_S = 60.0  # the API sends a keep-alive every 15 s
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One Server-Sent Event of GET /runs/{id}/events."""
+
+    id: str | None
+    event: str
+    data: dict[str, Any]
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[RunEvent]:
+    """The events of a text/event-stream: fields up to a blank line; comments skipped."""
+    fields: dict[str, str] = {}
+    data: list[str] = []
+    for text in lines:
+        if text == "":
+            if data or "event" in fields:
+                payload = json.loads("\n".join(data)) if data else {}
+                yield RunEvent(fields.get("id"), fields.get("event", "message"), payload)
+            fields, data = {}, []
+            continue
+        if text.startswith(":"):
+            continue
+        name, _, value = text.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        else:
+            fields[name] = value
 
 
 class CliError(Exception):
@@ -130,6 +164,22 @@ class ConstellationClient:
 
     def results(self, run_id: str) -> RunResults:
         return RunResults.model_validate(self._call("GET", f"/runs/{run_id}/results"))
+
+    def events(self, run_id: str, last_event_id: str | None = None) -> Iterator[RunEvent]:
+        """The run's events as they happen, until its `end` (GET /runs/{id}/events)."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        timeout = httpx.Timeout(self.http.timeout.connect, read=STREAM_READ_TIMEOUT_S)
+        path = f"/runs/{run_id}/events"
+        try:
+            with self.http.stream("GET", path, headers=headers, timeout=timeout) as response:
+                if response.is_error:
+                    response.read()
+                    raise refusal(response)
+                yield from parse_sse(response.iter_lines())
+        except httpx.TransportError as exc:
+            raise ApiUnreachable(
+                f"the event stream of run {run_id} from {self.base_url} broke ({exc})"
+            ) from exc
 
     def cancel(self, run_id: str) -> CancelResponse:
         return CancelResponse.model_validate(self._call("POST", f"/runs/{run_id}/cancel"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -14,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from api.schemas import InstructionStatus, Problem, RunDetail, StepStatus
+from cli.client import ApiUnreachable, RunEvent
 from orchestrator.report import TERMINAL_RUN_STATUSES
 
 STYLES = {
@@ -141,8 +144,26 @@ def run_lines(detail: RunDetail) -> list[str]:
     return lines
 
 
-def run_table(detail: RunDetail) -> Table:
-    """The run as a table; every text is literal (no rich markup from user data)."""
+@dataclass(frozen=True)
+class Progress:
+    """How far a running instruction is, from its latest `progress` event."""
+
+    done: int
+    total: int | None
+    unit: str
+
+    def bar(self, width: int = 20) -> str:
+        """`[#########-----------] 45/100 items`, or `45 items` without a total."""
+        if not self.total:
+            return f"{self.done} {self.unit}"
+        filled = round(min(1.0, self.done / self.total) * width)
+        return f"[{'#' * filled}{'-' * (width - filled)}] {self.done}/{self.total} {self.unit}"
+
+
+def run_table(detail: RunDetail, progress: dict[str, Progress] | None = None) -> Table:
+    """The run as a table, with a progress bar for each running instruction that
+    reports one; every text is literal (no rich markup from user data)."""
+    progress = progress or {}
     title = Text(f"run {detail.run_id}  ")
     title.append(detail.status, style=STYLES.get(detail.status, ""))
     if detail.started_at:
@@ -156,7 +177,12 @@ def run_table(detail: RunDetail) -> Table:
             Text(f"{'  ' * (depth - 1)}└ {step.operation}" if depth else step.operation),
             Text(step.status, style=STYLES.get(step.status, "")),
             Text(seconds(step.duration_s)),
-            Text(note_of(step), style="red" if step.error else ""),
+            Text(
+                progress[step.path].bar()
+                if step.status == "running" and step.path in progress
+                else note_of(step),
+                style="red" if step.error else "",
+            ),
         )
     if detail.error:
         table.caption = Text(f"error: {detail.error}", style="red")
@@ -171,6 +197,7 @@ class ChangeLog:
         self.echo = echo
         self.started = time.monotonic()
         self.seen: dict[str, str] = {}
+        self.printed: dict[str, float] = {}  # path -> when its last progress line was written
 
     def update(self, detail: RunDetail) -> None:
         stamp = f"[{time.monotonic() - self.started:6.1f}s]"
@@ -187,6 +214,21 @@ class ChangeLog:
             self.echo(text + (f": {note}" if step.error else f"  {note}" if note else ""))
         if ended:
             self._run_line(stamp, detail)
+
+    def progress(self, event: RunEvent, progress: Progress, every: float = 1.0) -> None:
+        """A progress line per instruction at most every `every` seconds, and its last one;
+        none once its end was shown (the run's status may be ahead of the stream)."""
+        now = time.monotonic()
+        path = str(event.data.get("path"))
+        if self.seen.get(path) != "running" or self.seen.get("run") in TERMINAL_RUN_STATUSES:
+            return
+        last = self.printed.get(path)
+        final = progress.total is not None and progress.done >= progress.total
+        if not final and last is not None and now - last < every:
+            return
+        self.printed[path] = now
+        stamp = f"[{now - self.started:6.1f}s]"
+        self.echo(f"{stamp} {path}  {event.data.get('operation')}  {progress.bar()}")
 
     def _run_line(self, stamp: str, detail: RunDetail) -> None:
         if self.seen.get("run") != detail.status:
@@ -216,4 +258,62 @@ def follow(
         detail = fetch()
     if display is not None and detail.error:
         display.line(f"error: {detail.error}")
+    return detail
+
+
+RECONNECTS = 5  # times a broken event stream is resumed before `run --wait` gives up on it
+
+
+def follow_events(
+    fetch: Callable[[], RunDetail],
+    events: Callable[[str | None], Iterator[RunEvent]],
+    display: Display | None,
+    interval: float = 0.5,
+) -> RunDetail:
+    """Follow the run from its event stream (GET /runs/{id}/events): the table (or the
+    change lines) redrawn at each instruction event, a progress bar per running
+    instruction; a broken stream is resumed after its last event id."""
+    progress: dict[str, Progress] = {}
+    detail = fetch()
+    live = display is not None and display.rich
+    changes = ChangeLog(display.line) if display is not None and not live else None
+    last_id: str | None = None
+    screen = (
+        Live(run_table(detail), console=display.console, refresh_per_second=8)
+        if display is not None and live
+        else None
+    )
+    with screen or nullcontext():
+        if changes is not None:
+            changes.update(detail)
+        for attempt in range(RECONNECTS + 1):
+            try:
+                for event in events(last_id):
+                    last_id = event.id or last_id
+                    if event.event == "progress":
+                        data = event.data
+                        bar = Progress(int(data["done"]), data.get("total"), str(data["unit"]))
+                        progress[str(data["path"])] = bar
+                        if changes is not None:
+                            changes.progress(event, bar)
+                    elif event.event in {"run", "instruction", "end"}:
+                        detail = fetch()
+                        if changes is not None:
+                            changes.update(detail)
+                    if screen is not None:
+                        screen.update(run_table(detail, progress))
+                break  # the stream ended with the run
+            except ApiUnreachable:
+                if attempt == RECONNECTS:
+                    raise
+                time.sleep(interval)
+        while detail.status not in TERMINAL_RUN_STATUSES:  # its record may lag its log
+            time.sleep(interval)
+            detail = fetch()
+        if screen is not None:
+            screen.update(run_table(detail, progress))
+        elif changes is not None:
+            changes.update(detail)
+    if changes is not None and detail.error:
+        changes.echo(f"error: {detail.error}")
     return detail

@@ -17,7 +17,7 @@ import click
 
 from api.schemas import PlannedRef
 from cli.client import DEFAULT_API_URL, CliError, ConstellationClient
-from cli.display import Display, follow
+from cli.display import Display, follow, follow_events
 from cli.documents import read_document
 
 EXIT_OK = 0
@@ -118,7 +118,13 @@ def validate(settings: Settings, file: str, as_json: bool) -> None:
     type=click.FloatRange(min=0.1),
     default=0.5,
     show_default=True,
-    help="Seconds between status checks with --wait.",
+    help="Seconds between status checks with --wait --no-stream.",
+)
+@click.option(
+    "--stream/--no-stream",
+    default=True,
+    show_default=True,
+    help="With --wait, follow the run's event stream (live progress bars) rather than polling.",
 )
 @json_option
 @pass_settings
@@ -128,6 +134,7 @@ def run(
     wait: bool,
     idempotency_key: str | None,
     interval: float,
+    stream: bool,
     as_json: bool,
 ) -> int:
     """Start FILE as a run and print its id; with --wait, show its progress until it ends."""
@@ -144,7 +151,13 @@ def run(
         click.echo(f"started run {started.run_id}", err=True)
         try:
             progress = None if as_json else display
-            detail = follow(lambda: client.run(started.run_id), progress, interval)
+            run_id = started.run_id
+            fetch = lambda: client.run(run_id)  # noqa: E731
+            if stream:
+                events = lambda after: client.events(run_id, after)  # noqa: E731
+                detail = follow_events(fetch, events, progress, interval)
+            else:
+                detail = follow(fetch, progress, interval)
         except KeyboardInterrupt:
             click.echo(
                 f"\nstopped following; the run goes on: constellation status {started.run_id}",

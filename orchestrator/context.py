@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +48,36 @@ class Services:
             self.model_server.close()
 
 
+ProgressSink = Callable[[int, int | None, str], None]  # (done, total, unit)
+PROGRESS_INTERVAL_S = 0.25  # at most ~4 progress events per second per instruction
+
+
+class ProgressThrottle:
+    """Passes on at most one progress report per `interval` seconds, and always the last
+    one (done == total), so a reader sees steady progress without a flood of events."""
+
+    def __init__(
+        self,
+        sink: ProgressSink,
+        interval: float = PROGRESS_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.sink = sink
+        self.interval = interval
+        self.clock = clock
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, done: int, total: int | None, unit: str) -> None:
+        now = self.clock()
+        final = total is not None and done >= total
+        with self._lock:
+            if not final and self._last is not None and now - self._last < self.interval:
+                return
+            self._last = now
+        self.sink(done, total, unit)
+
+
 @dataclass(frozen=True)
 class OperationContext:
     """Handed to an operation: its run, its own artifact folder and the services."""
@@ -56,11 +88,19 @@ class OperationContext:
     services: Services
     log: logging.Logger | logging.LoggerAdapter[Any]
     cancelled: threading.Event = field(default_factory=threading.Event)
+    progress_sink: ProgressSink | None = None  # throttled already (`ProgressThrottle`)
 
     def check_canceled(self) -> None:
         """Raise `Canceled` if the run was canceled; long loops call it between steps."""
         if self.cancelled.is_set():
             raise Canceled()
+
+    def progress(self, done: int, total: int | None = None, unit: str = "items") -> None:
+        """Report how far a long operation is (`done` of `total` `unit`s), e.g. after each
+        batch. Cheap to call often: reports are throttled to a few per second, the last
+        one (done == total) always goes out, as a "progress" instruction event."""
+        if self.progress_sink is not None:
+            self.progress_sink(done, total, unit)
 
     def dataset_writer(self) -> DatasetWriter:
         return DatasetWriter(self.folder)

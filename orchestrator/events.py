@@ -1,7 +1,14 @@
 """Instruction events: written to the Dagster log by a run, read back by the API.
 
-Each event is one log message: a line for people, then a marker line with JSON
-for programs, so the Dagster UI and `GET /runs/{id}` tell the same story.
+Each event is one log message: a sentence for people first (what the Dagster UI
+shows on the event's row), then a marker line with JSON for programs, so the
+Dagster UI and `GET /runs/{id}` tell the same story.
+
+Why the payload stays in the message (Dagster 1.13): the run's event log keeps a
+log call's message only; `extra=` reaches custom @loggers, not the stored event,
+and `context.log_event(AssetObservation/ExpectationResult)` is buffered until the
+op returns, so it could not report an instruction while the op runs. The whole
+run's outcome is also attached as the op's output metadata (`jobs.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from orchestrator.plan import Plan
 MARKER = "constellation-event: "
 PLAN_MARKER = "constellation-plan: "
 
-EventKind = Literal["started", "succeeded", "failed", "skipped", "retrying"]
+# "progress" carries done/total/unit and changes no status; "cached" comes with the cache.
+EventKind = Literal["started", "succeeded", "failed", "skipped", "retrying", "progress"]
 
 
 class InstructionEvent(BaseModel):
@@ -31,19 +39,65 @@ class InstructionEvent(BaseModel):
     attempt: int = 1
     error: str | None = None
     output: dict[str, Any] | None = None
+    # kind "progress": how far the operation is (`OperationContext.progress`)
+    done: int | None = None
+    total: int | None = None
+    unit: str | None = None
 
     def headline(self) -> str:
+        """One sentence, e.g. `instructions[1] model_inference succeeded in 2.31 s:
+        40 items, 40 rows in 1 request`."""
+        if self.kind == "progress":
+            of = f" of {self.total}" if self.total is not None else ""
+            return f"{self.path} {self.operation}: {self.done}{of} {self.unit or 'items'} done"
         text = f"{self.path} {self.operation} {self.kind}"
+        if self.attempt > 1:
+            text += f" (attempt {self.attempt})"
         if self.duration_s is not None:
-            text += f" in {self.duration_s:.3f} s"
+            text += f" in {self.duration_s:.2f} s"
         if self.error:
             text += f": {self.error}"
         elif self.output:
-            text += f" -> {self.output.get('type', 'output')}"
+            text += f": {output_words(self.output)}"
         return text
 
     def to_message(self) -> str:
         return f"{self.headline()}\n{MARKER}{self.model_dump_json(exclude_none=True)}"
+
+
+def _plural(count: int, noun: str, nouns: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def output_words(output: dict[str, Any]) -> str:
+    """An output summary in a few words: `40 items, 1.2 MB`, `40 rows in 1 request`."""
+    kind = str(output.get("type", "output"))
+    words: list[str] = []
+    count, items, rows = output.get("count"), output.get("items"), output.get("rows")
+    if kind == "batches" and isinstance(count, int):
+        words.append(_plural(count, "batch", "batches"))
+        if isinstance(items, int):
+            words.append(_plural(items, "item"))
+    elif isinstance(count, int):
+        words.append(_plural(count, "key" if "bucket" in output else "item"))
+    if isinstance(rows, int):
+        requests = output.get("requests")
+        sent = f" in {_plural(requests, 'request')}" if isinstance(requests, int) else ""
+        words.append(f"{_plural(rows, 'row')}{sent}")
+    size = output.get("bytes")
+    if isinstance(size, int) and size > 0:
+        words.append(_size(size))
+    if "model" in output and not words:
+        words.append(f"model {output['model']}")
+    return f"{kind}, " + ", ".join(words) if words else kind
+
+
+def _size(size: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size} B"  # not reached
 
 
 def parse_message(message: str) -> InstructionEvent | None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from orchestrator.catalog.registry import Catalog
 from orchestrator.catalog.values import Value
-from orchestrator.context import OperationContext, Services
+from orchestrator.context import OperationContext, ProgressThrottle, Services
 from orchestrator.errors import Canceled, ConstellationError, NodeFailed, TransientError
 from orchestrator.events import EventKind, InstructionEvent
 from orchestrator.plan import Plan, PlanNode, root_of
@@ -261,6 +261,11 @@ class PlanExecutor:
         attempt = 1
         self._event("started", node)
         started = time.perf_counter()
+
+        def progress(done: int, total: int | None, unit: str) -> None:
+            self._event("progress", node, attempt=attempt, done=done, total=total, unit=unit)
+
+        throttled = ProgressThrottle(progress)
         while True:
             context = OperationContext(
                 run_id=self.run_id,
@@ -271,6 +276,7 @@ class PlanExecutor:
                 services=self.services,
                 log=self.log,
                 cancelled=self.cancelled,
+                progress_sink=throttled,
             )
             try:
                 value = op.fn(params, context)

@@ -7,10 +7,11 @@ import dagster as dg
 
 from orchestrator.catalog.validation import validate
 from orchestrator.errors import InstructionsInvalid
-from orchestrator.events import InstructionEvent, plan_message
+from orchestrator.events import InstructionEvent, output_words, plan_message
 from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
 from orchestrator.plan import Plan, PlanNode
+from orchestrator.report import RunDetail
 from orchestrator.resources import (
     ArtifactStoreResource,
     DataRootResource,
@@ -113,6 +114,8 @@ def parse_and_execute_job(
         with lock:
             if event.kind == "failed":
                 context.log.error(event.to_message())
+            elif event.kind == "progress":  # a few a second: below the UI's INFO lines
+                context.log.debug(event.to_message())
             else:
                 context.log.info(event.to_message())
 
@@ -131,13 +134,40 @@ def parse_and_execute_job(
             interrupts=(dg.DagsterExecutionInterruptedError, KeyboardInterrupt),
         )
     results = outcome.run_results().model_dump(mode="json")
+    metadata = {
+        "instructions": dg.MetadataValue.md(instructions_table(outcome.detail)),
+        "results": dg.MetadataValue.json(results),
+    }
     if not outcome.succeeded:
-        raise dg.Failure(
-            description=outcome.first_error,
-            metadata={"results": dg.MetadataValue.json(results)},
-            allow_retries=False,
-        )
+        raise dg.Failure(description=outcome.first_error, metadata=metadata, allow_retries=False)
+    context.add_output_metadata(metadata)
     return results
+
+
+def instructions_table(detail: RunDetail) -> str:
+    """Every instruction with its outcome, as a Markdown table for the run's page."""
+    rows = ["| instruction | operation | status | time | outcome |", "|---|---|---|---|---|"]
+    for instruction in detail.instructions:
+        for step in [instruction, *reversed(instruction.steps)]:  # parents before children
+            nested = step is not instruction
+            outcome = step.error or (
+                output_words(instruction.output) if not nested and instruction.output else ""
+            )
+            took = "" if step.duration_s is None else f"{step.duration_s:.2f}&nbsp;s"
+            cells = [
+                ("&nbsp;&nbsp;└ " if nested else "") + step.path,
+                f"`{step.operation}`",
+                f"**{step.status}**" if step.status == "failed" else step.status,
+                took,
+                outcome,
+            ]
+            rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(rows)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: one line, no column breaks."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 @dg.job(

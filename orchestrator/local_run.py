@@ -15,6 +15,8 @@ For notebooks, scripts and tests of new operations::
 The instructions are validated by the same catalog and executed by the same
 `run_plan` as a Dagster run, and reported by the same `orchestrator.report`
 fold of the same instruction events, so their shape is the API's.
+`on_event` gets every event as it happens, "progress" events included (a few a
+second per long operation: `OperationContext.progress`).
 """
 
 from __future__ import annotations

@@ -117,6 +117,8 @@ class _Step:
         self.output: dict[str, Any] | None = None
 
     def add(self, event: InstructionEvent) -> None:
+        if event.kind == "progress":  # how far it is; its status does not change
+            return
         if event.kind == "started":
             self.started_at = self.started_at or event.at
             self.status = "running"

@@ -1,15 +1,21 @@
 """Reading, listing and canceling runs."""
 
+import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from api.deps import CatalogDep, DagsterDep, SettingsDep
-from api.run_views import RunReports, summary_of
+from api.errors import ApiError, InvalidRequest
+from api.run_views import RunReports, StreamEvent, order_of, summary_of
 from api.schemas import CancelResponse, ErrorBody, RunDetail, RunList, RunResults
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
+KEEP_ALIVE_S = 15.0  # a comment line this often keeps proxies from closing a quiet stream
+RETRY_MS = 1000  # how long an EventSource waits before it reconnects
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such run"}
 }
@@ -55,6 +61,72 @@ async def get_run(run_id: str, reports: RunReportsDep) -> Response:
 async def get_results(run_id: str, reports: RunReportsDep) -> RunResults:
     """Each top-level instruction's output: a JSON summary plus artifact references."""
     return (await reports.detail(run_id)).results()
+
+
+EVENTS_DESCRIPTION = """Server-Sent Events (`text/event-stream`) of the run as it goes:
+
+- `run`: a status change, `{"run_id", "status", "at"}` (QUEUED, STARTING, STARTED, CANCELING);
+- `instruction`: an instruction `started`, `succeeded` (with its output summary), `failed`,
+  `skipped` or `retrying`: `{"kind", "path", "operation", "root", "at", "duration_s", "error",
+  "output", ...}`;
+- `progress`: how far a long operation is, `{"path", "operation", "done", "total", "unit"}`,
+  a few a second at most;
+- `end`: the terminal status and the run's error, `{"run_id", "status", "error"}`; then the
+  stream closes.
+
+Every event has an `id`; reconnect with `Last-Event-ID: <id>` to continue after it without
+duplicates or gaps (an EventSource does it by itself). A run that already ended replays its
+events and ends. Comment lines (`: keep-alive`) come every 15 s while nothing happens."""
+
+
+@router.get(
+    "/{run_id}/events",
+    responses={
+        **NOT_FOUND,
+        200: {"content": {"text/event-stream": {}}, "description": "The run's events"},
+    },
+    response_class=StreamingResponse,
+    description=EVENTS_DESCRIPTION,
+)
+async def run_events(
+    run_id: str,
+    reports: RunReportsDep,
+    last_event_id: Annotated[
+        str | None, Header(description="The id of the last event received, to resume after it.")
+    ] = None,
+) -> StreamingResponse:
+    """The run's status changes, instruction events and progress, live (Server-Sent Events)."""
+    if last_event_id is not None:
+        try:
+            order_of(last_event_id)
+        except ValueError as exc:
+            raise InvalidRequest(
+                f"Last-Event-ID {last_event_id!r} is not an id this stream sent "
+                "(expected a number such as '12', or '12.end')"
+            ) from exc
+    await reports.check(run_id)  # an unknown run: 404 like the other /runs routes
+    return StreamingResponse(
+        sse(reports.stream(run_id, last_event_id)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def sse(events: AsyncIterator[StreamEvent | None]) -> AsyncIterator[bytes]:
+    """The wire format: `retry:` first, each event as id/event/data lines and a blank
+    line, a keep-alive comment when quiet; an error after the start as an `error` event."""
+    yield f"retry: {RETRY_MS}\n\n".encode()
+    written = time.monotonic()
+    try:
+        async for event in events:
+            if event is not None:
+                yield event.encode()
+                written = time.monotonic()
+            elif time.monotonic() - written >= KEEP_ALIVE_S:
+                yield b": keep-alive\n\n"
+                written = time.monotonic()
+    except ApiError as exc:  # e.g. Dagster went away mid-stream: say so, then close
+        yield StreamEvent("", "error", exc.body()).encode()
 
 
 @router.post(

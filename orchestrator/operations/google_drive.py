@@ -52,11 +52,13 @@ def import_from_google_drive(params: ImportFromGoogleDriveParams, ctx: Operation
     ctx.log.info(f"downloading Google Drive file {params.file_id} ({name!r}, {found.size} bytes)")
     if not archive:
         drive.download(found, writer.path_for(name), should_stop=ctx.cancelled.is_set)
+        ctx.progress(found.size or 0, found.size, "bytes")  # the connector tells no chunks
         writer.add(name, found.mime_type)
         return writer.finish()
     download = ctx.folder / "download"
     download.mkdir()
     drive.download(found, download / name, should_stop=ctx.cancelled.is_set)
+    ctx.progress(found.size or 0, found.size, "bytes")  # the connector tells no chunks
     count = add_archive(
         writer,
         download / name,

@@ -79,7 +79,10 @@ def resize_image(params: ResizeImageParams, ctx: OperationContext) -> Dataset:
     workers = max(1, ctx.services.workers)
     with ThreadPoolExecutor(workers, thread_name_prefix="resize") as pool:
         # two images a thread submitted at once: none waits, and memory stays flat
-        for item, media_type in ordered_map(pool, one, data.items, 2 * workers):
+        for done, (item, media_type) in enumerate(
+            ordered_map(pool, one, data.items, 2 * workers), 1
+        ):
             writer.add(item.name, media_type)
+            ctx.progress(done, len(data.items))
     resized = writer.finish(order=[item.name for item in data.items])
     return type(data)(root=resized.root, items=resized.items)

@@ -81,9 +81,10 @@ def import_from_local(params: ImportFromLocalParams, ctx: OperationContext) -> D
         files = [
             (p, p.relative_to(source).as_posix()) for p in sorted(source.rglob("*")) if p.is_file()
         ]
-    for file, name in files:
+    for done, (file, name) in enumerate(files, 1):
         ctx.check_canceled()
         resolve_under(root, str(file))  # a link inside the folder must not lead out of the root
         shutil.copyfile(file, writer.path_for(name))
         writer.add(name)
+        ctx.progress(done, len(files))
     return writer.finish()

@@ -96,7 +96,8 @@ def import_from_s3(params: ImportFromS3Params, ctx: OperationContext) -> Dataset
         if not sources:
             raise OperationError(f"no objects under s3://{params.bucket}/{params.prefix}")
     ctx.log.info(f"importing {len(sources)} object(s) from s3://{params.bucket}")
-    for key, name in sources:
+    for done, (key, name) in enumerate(sources):
+        ctx.progress(done, len(sources), "objects")
         source = f"s3://{params.bucket}/{key}"
         if not (params.extract_archives and is_archive_name(name)):
             names.claim(name, source)
@@ -107,6 +108,7 @@ def import_from_s3(params: ImportFromS3Params, ctx: OperationContext) -> Dataset
         s3.download(params.bucket, key, archive, ctx.cancelled.is_set)
         folder = "" if params.key is not None else archive_folder(name)
         add_archive(writer, archive, folder, limits, names, source)
+    ctx.progress(len(sources), len(sources), "objects")
     return writer.finish()
 
 

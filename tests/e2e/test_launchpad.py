@@ -203,3 +203,31 @@ def test_invalid_config_fails_with_every_problem_in_the_log(stack: Stack, page: 
         find_in_logs(page, f"{path}:")
     find_in_logs(page, "did you mean 'dict_to_list'?")
     screenshot(page, "launchpad-invalid-config-run")
+
+
+def test_finished_run_page_reads_like_the_api(stack: Stack, api: ApiClient, page: Page) -> None:
+    """Each instruction event is a sentence (path, operation, status, time, output in
+    words), and the run's output carries a Markdown table of every instruction."""
+    seed_examples(stack.data_root)
+    run_id = api.execute(load_samples()["local-images"].document).json()["run_id"]
+    detail = api.wait(run_id)
+    assert detail["status"] == "SUCCESS", detail
+    first = detail["instructions"][0]
+
+    page.goto(f"{stack.dagster_url}/runs/{run_id}")
+
+    expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+    count = first["output"]["items"]
+    find_in_logs(page, f"{first['path']} {first['operation']} succeeded in")
+    expect(
+        page.get_by_text(
+            re.compile(rf"succeeded in [0-9.]+ s: batches, \d+ batch(es)?, {count} item")
+        )
+    ).to_be_visible()
+    screenshot(page, "finished-run-sentences")
+    find_in_logs(page, "instructions")  # the op's output event, with its metadata
+    page.get_by_placeholder("Filter…").fill("")
+    expect(page.get_by_text("[Show Markdown]").first).to_be_visible()
+    page.get_by_text("[Show Markdown]").first.click()
+    expect(page.get_by_role("table").last).to_contain_text(first["operation"])
+    screenshot(page, "finished-run-instructions-table")

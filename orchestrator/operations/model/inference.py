@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from orchestrator.catalog.registry import operation
 from orchestrator.catalog.values import Dataset, Predictions, write_manifest
 from orchestrator.context import OperationContext
-from orchestrator.operations.model.batching import RowSpec, chunks
+from orchestrator.operations.model.batching import RequestBatch, RowSpec, chunks
 from orchestrator.operations.model.encoding import sample_of
 from orchestrator.operations.model.fitting import NUMPY_TYPES, Fit, Sample, describe_fit, fit_model
 from orchestrator.operations.model.labels import check_labels, label_map
@@ -18,6 +19,9 @@ from orchestrator.operations.model.lifecycle import model_server, server_model_n
 from orchestrator.operations.model.parameters import ModelInferenceParams
 from orchestrator.operations.model.records import PREDICTIONS_FILE, RecordWriter
 from orchestrator.operations.model.sending import InferenceRequests
+
+if TYPE_CHECKING:
+    from orchestrator.connectors.model_server import Tensor
 
 PARTIAL_SUFFIX = ".partial"  # predictions.jsonl while it is written; renamed on success
 
@@ -71,7 +75,14 @@ def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Pred
     try:
         with partial.open("w", encoding="utf-8") as out:
             records = RecordWriter(out, items, labels)
-            requests.run(chunks(groups, spec.per_request), records.add)
+
+            def written(batch: RequestBatch, tensors: list[Tensor]) -> None:
+                records.add(batch, tensors)
+                if batch.segments:  # items up to the request's last are written (or begun)
+                    ctx.progress(batch.item_span()[1] + 1, len(items))
+
+            requests.run(chunks(groups, spec.per_request), written)
+            ctx.progress(len(items), len(items))
         partial.replace(final)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,8 +20,10 @@ from cli.client import (
     ConstellationClient,
     InputProblem,
     InstructionsRejected,
+    RunEvent,
+    parse_sse,
 )
-from cli.display import ChangeLog, Display, run_table
+from cli.display import ChangeLog, Display, Progress, follow_events, run_table
 from cli.documents import read_document
 
 
@@ -154,3 +157,77 @@ def test_the_terminal_table_shows_user_text_literally() -> None:
     assert "boom [/] [red]" in out.getvalue()
     assert "└ import_from_local" in out.getvalue()
     assert Display(console).rich
+
+
+# run --wait follows GET /runs/{id}/events
+
+
+def test_an_event_stream_is_parsed_into_events_comments_skipped() -> None:
+    text = (
+        "retry: 1000\n\n: keep-alive\n\n"
+        'id: 3\nevent: progress\ndata: {"path": "p", "done": 2,\ndata:  "total": 4}\n\n'
+        'id: 9\nevent: end\ndata: {"status": "SUCCESS"}\n\n'
+    )
+    events = list(parse_sse(iter(text.split("\n"))))
+    assert events == [
+        RunEvent("3", "progress", {"path": "p", "done": 2, "total": 4}),
+        RunEvent("9", "end", {"status": "SUCCESS"}),
+    ]
+
+
+def progress_event(event_id: str, done: int) -> RunEvent:
+    data = {"path": "instructions[0].parameters.data", "operation": "import_from_local"}
+    return RunEvent(event_id, "progress", {**data, "done": done, "total": 4, "unit": "items"})
+
+
+def test_run_wait_draws_progress_bars_and_resumes_a_broken_stream() -> None:
+    details = iter(
+        [detail("STARTED", "running", "pending")] * 3
+        + [detail("SUCCESS", "succeeded", "succeeded")] * 2
+    )
+    asked: list[str | None] = []
+
+    def events(after: str | None) -> Iterator[RunEvent]:
+        asked.append(after)
+        if after is None:
+            yield RunEvent("1", "run", {"status": "STARTED"})
+            yield progress_event("2", 1)
+            raise ApiUnreachable("the stream broke")
+        yield progress_event("3", 4)
+        yield RunEvent("4", "end", {"status": "SUCCESS"})
+
+    lines: list[str] = []
+
+    class Plain(Display):
+        def line(self, text: str) -> None:
+            lines.append(text)
+
+    plain = Plain(Console(file=io.StringIO(), force_terminal=False))
+    final = follow_events(lambda: next(details), events, plain, interval=0)
+
+    assert final.status == "SUCCESS"
+    assert asked == [None, "2"], "resumed after the last event received"
+    bars = [line.split("] ", 1)[1] for line in lines if "items" in line]
+    # the step was shown running (from GET /runs) before its bars
+    assert bars == [
+        "instructions[0].parameters.data  import_from_local  [#####---------------] 1/4 items",
+        "instructions[0].parameters.data  import_from_local  [####################] 4/4 items",
+    ]
+    assert lines[-1].endswith("run r1 SUCCESS")
+
+
+def test_the_terminal_table_shows_a_bar_for_a_running_instruction() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=140, color_system=None)
+    bar = {"instructions[0].parameters.data": Progress(3, 4, "rows")}
+    console.print(run_table(detail("STARTED", "running", "pending"), bar))
+    assert "[###############-----] 3/4 rows" in out.getvalue()
+
+
+def test_no_progress_line_after_the_step_was_shown_ended() -> None:
+    lines: list[str] = []
+    changes = ChangeLog(lines.append)
+    changes.update(detail("SUCCESS", "succeeded", "succeeded"))  # GET /runs ahead of the stream
+    shown = len(lines)
+    changes.progress(progress_event("5", 4), Progress(4, 4, "items"))
+    assert len(lines) == shown

@@ -87,7 +87,10 @@ def test_run_instructions_returns_what_the_api_returns(tmp_path: Path) -> None:
     first = run.detail.instructions[0]
     assert [s.operation for s in first.steps] == ["import_from_local", "resize_image"]
     assert all(s.status == "succeeded" and s.duration_s is not None for s in first.steps)
-    assert seen == run.events and {e.kind for e in seen} == {"started", "succeeded"}
+    assert seen == run.events and {e.kind for e in seen} == {"started", "progress", "succeeded"}
+    # each import and resize of three images ends with its final progress event
+    finals = [(e.operation, e.done, e.total) for e in seen if e.kind == "progress" and e.done == 3]
+    assert set(finals) == {("import_from_local", 3, 3), ("resize_image", 3, 3)}
     resized = run.values["instructions[0]"]
     assert Path(resized.root).is_relative_to(tmp_path / "artifacts" / run.run_id)
 
