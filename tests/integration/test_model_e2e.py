@@ -42,14 +42,14 @@ def submit(stack: Stack, document: dict) -> dict:
 
 
 def test_seed_pipeline_through_the_api(model_stack, mlserver, tmp_path):
-    folder = model_stack.data_root / "fire-photos"
+    folder = model_stack.data_root / "fire-8x8-photos"
     folder.mkdir(parents=True)
     images = np.random.default_rng(11).integers(0, 255, (6, 8, 8, 3), dtype=np.uint8)
     images[:3, :, :, 0] = 250
     for index, pixels in enumerate(images):
         Image.fromarray(pixels).save(folder / f"{index:02d}.png")
 
-    detail = submit(model_stack, seed_pipeline(MODEL, "fire-photos"))
+    detail = submit(model_stack, seed_pipeline(MODEL, "fire-8x8-photos"))
 
     assert detail["status"] == "SUCCESS", detail
     assert [i["status"] for i in detail["instructions"]] == ["succeeded"] * 3
