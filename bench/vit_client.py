@@ -76,13 +76,14 @@ def classify(
     output_name: str,
     batch_size: int,
     concurrency: int,
+    transport: httpx.BaseTransport | None = None,
 ) -> int:
     """Every image of `folder` through the model; one JSON line per image in `out`."""
     names = sorted(os.listdir(folder))
     batches = [names[i : i + batch_size] for i in range(0, len(names), batch_size)]
     limits = httpx.Limits(max_connections=concurrency)
     with (
-        httpx.Client(base_url=url, timeout=120, limits=limits) as http,
+        httpx.Client(base_url=url, timeout=120, limits=limits, transport=transport) as http,
         ThreadPoolExecutor(concurrency) as pool,
     ):
 

@@ -59,10 +59,14 @@ def photo(rng: np.random.Generator, size: tuple[int, int], kind: str) -> Image.I
 
 
 def make_photos(
-    folder: Path, count: int, seed: int = 0, labels_file: Path | None = None
+    folder: Path,
+    count: int,
+    seed: int = 0,
+    labels_file: Path | None = None,
+    sizes: tuple[tuple[int, int], ...] = SIZES,
 ) -> PhotoSet:
-    """`count` photos in `folder` (half fire, sizes mixed) and their labels CSV
-    (`labels_file`, default FOLDER/labels.csv)."""
+    """`count` photos in `folder` (half fire, each of a size drawn from `sizes`) and their
+    labels CSV (`labels_file`, default FOLDER/labels.csv)."""
     labels_file = labels_file or folder / LABELS_FILE
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,7 +74,7 @@ def make_photos(
     for index in range(count):
         fire = index % 2 == 0
         kind = "fire" if fire else ("sky" if rng.random() < 0.5 else "forest")
-        size = SIZES[int(rng.integers(len(SIZES)))]
+        size = sizes[int(rng.integers(len(sizes)))]
         name = f"photo-{index:04d}.jpg"
         photo(rng, size, kind).save(folder / name, quality=88)
         labels[name] = "fire" if fire else "no fire"

@@ -487,6 +487,10 @@ class ModelServerClient:
                 raise Retryable(f"{subject}: {cause}") from exc
             except httpx.HTTPError as exc:  # DecodingError, TooManyRedirects: retrying won't help
                 raise OperationError(f"{subject}: {type(exc).__name__}: {exc}") from exc
+            # httpx binds the read answer's stream to the answer (a reference cycle), which
+            # keeps the request and its body (MBs of tensors) alive until the cyclic GC runs:
+            # peak memory grew with the item count. The body is read; the stream is done.
+            response.stream = httpx.ByteStream(b"")
             status = response.status_code
             if response.is_success:
                 return response

@@ -4,6 +4,7 @@ server gets ("auto" finds out once per client); and the partial repository exten
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import struct
 import threading
@@ -316,3 +317,21 @@ def test_a_503_with_retry_after_or_without_a_v2_body_is_still_retried():
     )
     client.load("iris")
     assert len(seen) == 3
+
+
+def test_a_request_body_is_freed_when_its_answer_is_read_not_by_the_cyclic_gc():
+    """Without the cyclic GC, each request's body (MBs of tensors) must still go at once:
+    httpx ties an answer to its stream in a cycle that would keep the request alive."""
+    big = Tensor("x", "FP64", (4096, 4), np.ones((4096, 4)))
+    server = loaded(binary=True)
+    with server.client(binary_tensors="always") as client:
+        client.infer("iris", [big])  # the pool and the client's own objects exist now
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(5):
+                client.infer("iris", [big])
+            left_in_cycles = gc.collect()
+        finally:
+            gc.enable()
+    assert left_in_cycles == 0
