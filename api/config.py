@@ -32,6 +32,12 @@ class Settings(TreeLimits):
     allow_open_access: bool = Field(False, description="No auth at all: local development only.")
 
     max_body_bytes: int = Field(1_048_576, ge=1)
+    results_redirect_seconds: int = Field(
+        0,
+        ge=0,
+        description="With an S3 artifact store: answer an item's bytes with a 307 to a "
+        "presigned URL valid this long; 0: stream them through the API.",
+    )
     # max_depth and max_nodes: TreeLimits, shared with the orchestrator's job.
 
     @model_validator(mode="before")

@@ -2,10 +2,14 @@
 
 ApiError
 ├── Unauthorized          401  missing or wrong API key
+├── InvalidItemName       400  an item name that could leave its folder
 ├── RunNotFound           404
+├── ResultNotFound        404  no such instruction, item or content in a run
 ├── IdempotencyConflict   409  same Idempotency-Key, different body
 ├── RunNotCancelable      409  the run already ended
+├── ArtifactsRemoved      410  the run's artifacts were removed (retention, DELETE)
 ├── BodyTooLarge          413
+├── RangeNotSatisfiable   416  a Range outside the item
 ├── InvalidRequest        422  not JSON, or instructions that fail validation
 ├── DagsterError          502  Dagster answered, but not as expected
 └── DagsterUnavailable    503  Dagster cannot be reached
@@ -72,3 +76,27 @@ class DagsterError(ApiError):
 class DagsterUnavailable(ApiError):
     status_code = 503
     code = "dagster_unavailable"
+
+
+class InvalidItemName(ApiError):
+    status_code = 400
+    code = "invalid_item_name"
+
+
+class ResultNotFound(ApiError):
+    status_code = 404
+    code = "result_not_found"
+
+
+class ArtifactsRemoved(ApiError):
+    status_code = 410
+    code = "artifacts_removed"
+
+
+class RangeNotSatisfiable(ApiError):
+    status_code = 416
+    code = "range_not_satisfiable"
+
+    def __init__(self, message: str, size: int):
+        super().__init__(message)
+        self.size = size

@@ -15,17 +15,20 @@ from fastapi.responses import JSONResponse
 from api.config import Settings
 from api.dagster import DagsterClient
 from api.deps import require_api_key
-from api.errors import ApiError, InvalidRequest
+from api.errors import ApiError, InvalidRequest, RangeNotSatisfiable
 from api.openapi import add_request_schemas
-from api.routes import catalog, execute, health, runs
+from api.routes import catalog, execute, health, results, runs
 from api.submissions import Submitter
+from orchestrator.artifacts import ArtifactStore
 from orchestrator.errors import Problem
 from orchestrator.operations import CATALOG
 
 log = logging.getLogger("constellation.api")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, artifacts: ArtifactStore | None = None) -> FastAPI:
+    """The app; `artifacts` is the store results contents are read from (default: the
+    store CONSTELLATION_ARTIFACT_STORE names, as the run workers see it)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -53,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.catalog = CATALOG
+    app.state.artifacts = artifacts  # None: made from the environment on first use
     build_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -68,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
         if exc.status_code == 503:
             headers["Retry-After"] = "5"
+        if isinstance(exc, RangeNotSatisfiable):
+            headers["Content-Range"] = f"bytes */{exc.size}"
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -87,5 +93,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(execute.router, dependencies=protected)
     app.include_router(runs.router, dependencies=protected)
+    app.include_router(results.router, dependencies=protected)
     app.include_router(catalog.router, dependencies=protected)
     return app

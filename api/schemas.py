@@ -132,3 +132,30 @@ class OperationList(BaseModel):
 class Health(BaseModel):
     status: str
     dagster_version: str | None = None
+
+
+class ItemPublic(BaseModel):
+    """One file of an instruction's output; `url` fetches its bytes."""
+
+    name: str
+    size: int
+    media_type: str
+    url: str
+
+
+class ItemPage(BaseModel):
+    run_id: str
+    instruction: str = Field(description="The instruction's JSON path.")
+    operation: str
+    type: str = Field(description="The output's type: dataset, list, batches, predictions, ...")
+    artifact: str = Field(description="The store key of the instruction's folder.")
+    items: list[ItemPublic]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page.")
+
+
+class PredictionPage(BaseModel):
+    run_id: str
+    instruction: str
+    model: str | None = None
+    records: list[dict[str, Any]] = Field(description="predictions.jsonl records, in order.")
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page.")

@@ -20,7 +20,7 @@ import httpx
 from api.dagster import GET_RUN, LAUNCH_RUN
 from api.submissions import run_config
 from bench.stats import describe_ms, row
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog import validate
 from orchestrator.context import Services
 from orchestrator.execution import run_plan
@@ -135,7 +135,7 @@ def main() -> None:
             bare_e2e.append(time.perf_counter() - started)
         in_process = []
         services = Services(
-            artifacts=ArtifactStore(Path(tmp) / "inproc"), data_root=stack.data_root
+            artifacts=LocalStore(Path(tmp) / "inproc"), data_root=stack.data_root
         )
         for index in range(E2E_ROUNDS):
             started = time.perf_counter()

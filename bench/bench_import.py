@@ -93,7 +93,7 @@ def worker(mode: str, key: str, folder: Path, repeat: int) -> dict[str, Any]:
             (folder / "object").unlink()
             os.sync()
     else:
-        from orchestrator.artifacts import ArtifactStore
+        from orchestrator.artifacts import LocalStore
         from orchestrator.catalog import validate
         from orchestrator.context import Services
         from orchestrator.execution import run_plan
@@ -106,7 +106,7 @@ def worker(mode: str, key: str, folder: Path, repeat: int) -> dict[str, Any]:
         )
         client = S3Resource().client()
         list(client.list_objects(BUCKET, key))  # connect first, as the baseline does
-        store = ArtifactStore(folder)
+        store = LocalStore(folder)
         services = Services(artifacts=store, s3=client)
         for attempt in range(repeat):
             run_id = f"bench-{attempt}"

@@ -42,7 +42,7 @@ import httpx
 import numpy as np
 
 from bench.stats import row
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog import validate
 from orchestrator.connectors.model_server import ModelServerClient
 from orchestrator.context import Services
@@ -182,7 +182,7 @@ def operation(root: Path, url: str, run: int, **params: int) -> float:
             durations.append(event.duration_s or 0.0)
 
     with Services(
-        artifacts=ArtifactStore(root / "artifacts"),
+        artifacts=LocalStore(root / "artifacts"),
         data_root=root / "data",
         model_server=ModelServerClient(ModelServerResource(url=url)),
     ) as services:

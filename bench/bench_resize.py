@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog import validate
 from orchestrator.context import Services
 from orchestrator.execution import run_plan
@@ -58,7 +58,7 @@ def operation(root: Path) -> tuple[float, Path]:
             },
         }
     ]
-    services = Services(artifacts=ArtifactStore(root / "artifacts"), data_root=root, workers=2)
+    services = Services(artifacts=LocalStore(root / "artifacts"), data_root=root, workers=2)
     plan = validate(document, CATALOG)
     # Time the resize alone: run the import once, then the resize on its output.
     started = time.perf_counter()
@@ -71,7 +71,7 @@ def operation(root: Path) -> tuple[float, Path]:
 
 def import_only(root: Path) -> float:
     document = [{"operation": "import_from_local", "parameters": {"path": "photos"}}]
-    services = Services(artifacts=ArtifactStore(root / "artifacts"), data_root=root)
+    services = Services(artifacts=LocalStore(root / "artifacts"), data_root=root)
     started = time.perf_counter()
     run_plan(validate(document, CATALOG), CATALOG, services, "import")
     return time.perf_counter() - started

@@ -65,7 +65,7 @@ import numpy as np
 
 from bench.stats import row
 from bench.vit_client import classify
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog import validate
 from orchestrator.catalog.values import Predictions
 from orchestrator.concurrency import usable_cores
@@ -189,7 +189,7 @@ def operation(
 
     artifacts = root / f"artifacts-{run}"
     with Services(
-        artifacts=ArtifactStore(artifacts),
+        artifacts=LocalStore(artifacts),
         data_root=root / "data",
         model_server=ModelServerClient(ModelServerResource(url=url, **config), transport=transport),
     ) as services:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -180,6 +181,35 @@ class ConstellationClient:
             raise ApiUnreachable(
                 f"the event stream of run {run_id} from {self.base_url} broke ({exc})"
             ) from exc
+
+    def pages(self, path: str, field: str, limit: int = 500) -> Iterator[dict[str, Any]]:
+        """Every entry of a paged results route (`items` or `records`), page by page."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": limit}
+            if cursor is not None:
+                params["cursor"] = cursor
+            page = self._call("GET", path, params=params)
+            yield from page[field]
+            cursor = page.get("next_cursor")
+            if cursor is None:
+                return
+
+    def download(self, url: str, target: Path) -> int:
+        """Stream one item's bytes (its `url` from the items route) into `target`; bytes."""
+        written = 0
+        try:
+            with self.http.stream("GET", url, follow_redirects=True) as response:
+                if response.is_error:
+                    response.read()
+                    raise refusal(response)
+                with target.open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+                        written += len(chunk)
+        except httpx.TransportError as exc:
+            raise ApiUnreachable(f"download of {url} from {self.base_url} broke ({exc})") from exc
+        return written
 
     def cancel(self, run_id: str) -> CancelResponse:
         return CancelResponse.model_validate(self._call("POST", f"/runs/{run_id}/cancel"))

@@ -8,9 +8,11 @@ unreachable or unavailable, 130 interrupted while waiting (the run goes on).
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -186,12 +188,57 @@ def status(settings: Settings, run_id: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("run_id")
+@click.option("--instruction", default="", help="Index, path or id; default: every one.")
+@click.option("--items", "list_items", is_flag=True, help="List the files of each output.")
+@click.option("--predictions", is_flag=True, help="Print predictions as JSON Lines.")
+@click.option(
+    "--download",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write each output's files into DIR/INSTRUCTION/.",
+)
 @pass_settings
-def results(settings: Settings, run_id: str) -> None:
-    """Print each top-level instruction's output (JSON summary and artifact reference)."""
+def results(
+    settings: Settings,
+    run_id: str,
+    instruction: str,
+    list_items: bool,
+    predictions: bool,
+    download: Path | None,
+) -> None:
+    """Print each top-level instruction's output; --items, --predictions or --download
+    read its contents through the API."""
+    from orchestrator.artifacts import safe_relative_path
+
+    display = Display()
     with settings.client() as client:
         answer = client.results(run_id)
-    Display().json(answer.model_dump(mode="json"))
+        if not (list_items or predictions or download):
+            display.json(answer.model_dump(mode="json"))
+            return
+        chosen = (
+            [instruction]
+            if instruction
+            else [str(i) for i, r in enumerate(answer.results) if (r.output or {}).get("artifact")]
+        )
+        for which in chosen:
+            base = f"/runs/{run_id}/results/{which}"
+            if predictions:
+                if (
+                    not instruction
+                    and (answer.results[int(which)].output or {}).get("type") != "predictions"
+                ):
+                    continue
+                for record in client.pages(f"{base}/predictions", "records"):
+                    display.line(json.dumps(record))
+                continue
+            for item in client.pages(f"{base}/items", "items"):
+                if download is not None:
+                    target = download / which / safe_relative_path(item["name"])
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    client.download(item["url"], target)
+                    display.line(f"{target}  {item['size']} bytes")
+                else:
+                    display.line(f"{which}\t{item['name']}\t{item['size']}\t{item['media_type']}")
 
 
 @cli.command()

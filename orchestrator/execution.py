@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.artifacts import check_run_id
 from orchestrator.catalog.registry import Catalog
 from orchestrator.catalog.values import Value
 from orchestrator.context import OperationContext, ProgressThrottle, Services
@@ -256,6 +257,30 @@ class PlanExecutor:
         return arguments
 
     def _run_node(self, node: PlanNode, arguments: dict[str, Any]) -> Value:
+        checked_out: list[str] = []
+        try:
+            local = {name: self._checkout(fed, checked_out) for name, fed in arguments.items()}
+            return self._attempts(node, local)
+        finally:
+            for key in checked_out:
+                self.services.artifacts.release(key)
+
+    def _checkout(self, fed: Any, keys: list[str]) -> Any:
+        """An input as this machine reads it: a value's root as a local folder (a copy from
+        the store's cache when the folder is not here), its key pinned in `keys`."""
+        if isinstance(fed, list):
+            return [self._checkout(item, keys) for item in fed]
+        root = getattr(fed, "root", None)
+        if not isinstance(fed, Value) or not isinstance(root, str):
+            return fed
+        key = self.services.artifacts.key_of(root)
+        if key is None:  # files outside the store (e.g. referenced in place)
+            return fed
+        folder = self.services.artifacts.checkout(key)
+        keys.append(key)
+        return fed if str(folder) == root else fed.model_copy(update={"root": str(folder)})
+
+    def _attempts(self, node: PlanNode, arguments: dict[str, Any]) -> Value:
         op = self.catalog[node.operation]
         params = op.params.model_validate(arguments)
         attempt = 1
@@ -280,6 +305,7 @@ class PlanExecutor:
             )
             try:
                 value = op.fn(params, context)
+                key = self.services.artifacts.publish_value(value, context.folder)
             except TransientError as exc:
                 if attempt >= op.retry.max_attempts:
                     message = f"{exc} (after {attempt} attempts)"
@@ -301,7 +327,7 @@ class PlanExecutor:
                     node,
                     attempt=attempt,
                     duration_s=time.perf_counter() - started,
-                    output=value.summary(),
+                    output=published_summary(value, key),
                 )
                 return value
 
@@ -326,6 +352,17 @@ class PlanExecutor:
         self.emit(event)
 
     def _write_results(self, outcome: RunOutcome) -> None:
-        folder = self.services.artifacts.run_folder(self.run_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / RESULTS_FILE).write_text(outcome.run_results().model_dump_json(indent=2))
+        body = outcome.run_results().model_dump_json(indent=2).encode()
+        self.services.artifacts.write_bytes(f"{check_run_id(self.run_id)}/{RESULTS_FILE}", body)
+
+
+def published_summary(value: Value, key: str) -> dict[str, Any]:
+    """The value's summary as every machine reads it: its files by store key (`artifact`,
+    the instruction's folder, with manifest.json), never a local path."""
+    summary = value.summary()
+    if "artifact" in summary or hasattr(value, "root"):
+        summary["artifact"] = key
+    report = getattr(value, "report", None)
+    if "report" in summary and isinstance(report, str):
+        summary["report"] = f"{key}/{report}"
+    return summary

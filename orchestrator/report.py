@@ -48,10 +48,12 @@ class StepStatus(BaseModel):
     duration_s: float | None = None
     attempts: int = 0
     error: str | None = None
+    output: dict[str, Any] | None = Field(
+        None, description="JSON summary and the store key of its files (`artifact`)."
+    )
 
 
 class InstructionStatus(StepStatus):
-    output: dict[str, Any] | None = Field(None, description="JSON summary and artifact reference.")
     steps: list[StepStatus] = Field(default_factory=list, description="Nested instructions.")
 
 
@@ -147,6 +149,7 @@ class _Step:
             duration_s=_duration(self.started_at, self.ended_at),
             attempts=self.attempts,
             error=self.error,
+            output=self.output if self.status == "succeeded" else None,
         )
 
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.artifacts import ArtifactStore, DatasetWriter
+from orchestrator.artifacts import DatasetWriter, LocalStore
 from orchestrator.catalog.registry import Operation
 from orchestrator.catalog.values import Dataset, Value
 from orchestrator.context import OperationContext, Services
@@ -59,7 +59,7 @@ def run_operation(
     if services is None:
         root = Path(artifact_root) if artifact_root else Path(tempfile.mkdtemp("-constellation"))
         services = Services(
-            artifacts=ArtifactStore(root),
+            artifacts=LocalStore(root),
             data_root=Path(data_root) if data_root is not None else None,
         )
     arguments = operation.params.model_validate({**(params or {}), **(inputs or {})})

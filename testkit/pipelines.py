@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog import validate
 from orchestrator.context import Services
 from orchestrator.events import InstructionEvent
@@ -21,6 +21,6 @@ def run_pipeline(
 ) -> RunOutcome:
     """Validate and execute `instructions` with the given connectors (s3=..., drive=...)."""
     plan = validate({"instructions": instructions}, CATALOG)
-    services = Services(artifacts=ArtifactStore(artifacts), **connectors)
+    services = Services(artifacts=LocalStore(artifacts), **connectors)
     sink = events if events is not None else []
     return run_plan(plan, CATALOG, services, "test-run", emit=sink.append)

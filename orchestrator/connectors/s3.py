@@ -258,6 +258,60 @@ class S3Client:
                 raise TransientError(f"upload to {s3_uri(bucket, key)} failed: {exc}") from exc
         return S3Object(key, path.stat().st_size)
 
+    def head(self, bucket: str, key: str) -> S3Object | None:
+        """The object's size and ETag; None when there is no such object."""
+        try:
+            with self._errors(bucket, key, "read"):
+                response = self._boto.head_object(Bucket=bucket, Key=key)
+        except OperationError as exc:
+            if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) in MISSING_CODES:
+                return None
+            raise
+        return S3Object(key, response["ContentLength"], response.get("ETag", ""))
+
+    def read_range(self, bucket: str, key: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes `start` up to `end` (exclusive) of one object, streamed in read chunks."""
+        if end <= start:
+            return
+        with self._errors(bucket, key, "read"):
+            response = self._boto.get_object(
+                Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}"
+            )
+        body = response["Body"]
+        try:
+            with self._errors(bucket, key, "read"):
+                yield from body.iter_chunks(self.config.read_chunk_bytes)
+        finally:
+            body.close()
+
+    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        """Write a small object in one request."""
+        with self._errors(bucket, key, "upload"):
+            self._boto.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Delete every object under `prefix`, a thousand per request; how many."""
+        keys = [found.key for found in self.list_objects(bucket, prefix)]
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            with self._errors(bucket, prefix, "delete"):
+                self._boto.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        return len(keys)
+
+    def presigned_get(self, bucket: str, key: str, content_type: str, seconds: int) -> str:
+        """A URL that GETs the object without credentials for `seconds`."""
+        with self._errors(bucket, key, "presign"):
+            url: str = self._boto.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": bucket, "Key": key, "ResponseContentType": content_type},
+                ExpiresIn=seconds,
+            )
+        return url
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
 
 @dataclass
 class _Download:

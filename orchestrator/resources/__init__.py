@@ -37,12 +37,13 @@ def services_from_resources(
 
     The caller owns the result: close it (`with`) to close the model server's connections.
     """
+    s3_client = (s3 or S3Resource()).client(max_concurrency=2 * settings.workers)
     return Services(
-        artifacts=(artifact_store or ArtifactStoreResource()).store(),
+        artifacts=(artifact_store or ArtifactStoreResource()).store(s3_client),
         data_root=(data_root or DataRootResource()).path(),
         workers=settings.workers,
         archive_limits=settings.archive_limits,
-        s3=(s3 or S3Resource()).client(max_concurrency=2 * settings.workers),
+        s3=s3_client,
         drive=(google_drive or GoogleDriveResource()).client(),
         model_server=(model_server or ModelServerResource()).client(),
     )

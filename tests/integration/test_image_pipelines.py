@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog import validate
 from orchestrator.catalog.values import Predictions
 from orchestrator.connectors.model_server import ModelServerClient
@@ -136,7 +136,7 @@ def run_locally(
     """The document run as a Dagster run runs it, in this process, against the server at url."""
     plan = validate(document, CATALOG)
     server = ModelServerClient(ModelServerResource(url=url), **client)
-    services = Services(ArtifactStore(artifacts), data_root=data_root, model_server=server)
+    services = Services(LocalStore(artifacts), data_root=data_root, model_server=server)
     return run_plan(plan, CATALOG, services, "local-run", emit=lambda event: None), server
 
 
@@ -207,7 +207,7 @@ def test_a_bytes_model_on_mlserver_gets_the_encoded_files(
         plan = validate(document, CATALOG)
         config = ModelServerResource(url=mlserver.url, binary_tensors=binary_tensors)
         services = Services(
-            ArtifactStore(tmp_path / "artifacts"),
+            LocalStore(tmp_path / "artifacts"),
             data_root=photo_root,
             model_server=ModelServerClient(config),
         )

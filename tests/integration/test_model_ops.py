@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog import validate
 from orchestrator.connectors.model_server import ModelServerClient
 from orchestrator.context import Services
@@ -47,7 +47,7 @@ def run(
 ) -> RunOutcome:
     client = ModelServerClient(ModelServerResource(url=server.url, **config))
     services = Services(
-        artifacts=ArtifactStore(data_root.parent / "artifacts"),
+        artifacts=LocalStore(data_root.parent / "artifacts"),
         data_root=data_root,
         model_server=client,
     )

@@ -14,7 +14,7 @@ from api.dagster import LogLine, LogPage, RunRecord
 from api.errors import RunNotFound
 from api.run_views import RunReports, build_detail, plan_of, run_failure
 from api.submissions import run_config
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog.validation import Limits, validate
 from orchestrator.context import Services
 from orchestrator.events import InstructionEvent, parse_message, parse_plan, plan_message
@@ -112,7 +112,7 @@ def finished_run(tmp_path: Path) -> tuple[RunRecord, list[LogLine]]:
     (tmp_path / "notes" / "a.txt").write_text("a")
     plan = validate(DOCUMENT, CATALOG)
     events: list[InstructionEvent] = []
-    services = Services(artifacts=ArtifactStore(tmp_path / "artifacts"), data_root=tmp_path)
+    services = Services(artifacts=LocalStore(tmp_path / "artifacts"), data_root=tmp_path)
     run_plan(plan, CATALOG, services, "r1", emit=events.append)
     lines = [line("LogMessageEvent", plan_message("planned 3 instruction(s)", plan))]
     lines += [line("LogMessageEvent", event.to_message()) for event in events]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog import Catalog, Dataset, RetryPolicy, operation, validate
 from orchestrator.context import OperationContext, Services
 from orchestrator.errors import OperationError, TransientError
@@ -151,7 +151,7 @@ def run(document: Any, tmp_path: Path) -> tuple[RunOutcome, list[InstructionEven
     barriers.clear()
     events: list[InstructionEvent] = []
     plan = validate(document, CATALOG)
-    services = Services(artifacts=ArtifactStore(tmp_path))
+    services = Services(artifacts=LocalStore(tmp_path))
     return run_plan(plan, CATALOG, services, "run1", emit=events.append), events
 
 
@@ -261,7 +261,7 @@ def test_an_interrupt_cancels_the_run_and_the_cleanup_still_runs(tmp_path: Path)
     ]
     calls.clear()
     plan = validate(document, CATALOG)
-    services = Services(artifacts=ArtifactStore(tmp_path))
+    services = Services(artifacts=LocalStore(tmp_path))
     with pytest.raises(Interrupt):
         run_plan(plan, CATALOG, services, "run1", interrupts=(Interrupt,))
 
@@ -285,7 +285,7 @@ def test_an_operation_that_is_canceled_fails_its_instruction(tmp_path: Path) -> 
 
     catalog = Catalog([stops])
     plan = validate([{"operation": "stops", "parameters": {"name": "s"}}], catalog)
-    outcome = run_plan(plan, catalog, Services(artifacts=ArtifactStore(tmp_path)), "run1")
+    outcome = run_plan(plan, catalog, Services(artifacts=LocalStore(tmp_path)), "run1")
     assert outcome.first_error == "instructions[0] (stops): canceled"
 
 

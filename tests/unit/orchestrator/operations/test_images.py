@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog import validate
 from orchestrator.context import Services
 from orchestrator.execution import run_plan
@@ -57,7 +57,7 @@ def test_resize_keeps_names_and_order_and_refuses_non_images(tmp_path: Path) -> 
             },
         }
     ]
-    services = Services(artifacts=ArtifactStore(tmp_path / "art"), data_root=tmp_path / "data")
+    services = Services(artifacts=LocalStore(tmp_path / "art"), data_root=tmp_path / "data")
     outcome = run_plan(validate(document, CATALOG), CATALOG, services, "r1")
     assert outcome.succeeded, outcome.first_error
     resized = outcome.values["instructions[0]"]

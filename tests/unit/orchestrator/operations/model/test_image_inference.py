@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog import validate
 from orchestrator.context import Services
 from orchestrator.execution import RunOutcome, run_plan
@@ -54,7 +54,7 @@ def run(tmp_path):
             {"operation": "delete_model", "parameters": {"model": model}},
         ]
         services = Services(
-            artifacts=ArtifactStore(tmp_path / "artifacts"),
+            artifacts=LocalStore(tmp_path / "artifacts"),
             data_root=tmp_path / "data",
             model_server=models.client(),
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.catalog import validate
 from orchestrator.context import Services
 from orchestrator.execution import RunOutcome, run_plan
@@ -49,7 +49,7 @@ LOCAL_LIST = {
 def services_for(tmp_path):
     def make(server: FakeModelServer | None) -> Services:
         return Services(
-            artifacts=ArtifactStore(tmp_path / "artifacts"),
+            artifacts=LocalStore(tmp_path / "artifacts"),
             data_root=tmp_path / "data",
             model_server=server.client() if server else None,
         )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.artifacts import ArtifactStore
+from orchestrator.artifacts import LocalStore
 from orchestrator.connectors.model_server import TensorSpec
 from orchestrator.context import OperationContext, Services
 from orchestrator.errors import OperationError, PathOutsideDataRoot
@@ -21,7 +21,7 @@ FIRE = ("normal", "fire", "smoke")
 
 
 def context(tmp_path: Path, data_root: Path | None) -> OperationContext:
-    services = Services(artifacts=ArtifactStore(tmp_path / "artifacts"), data_root=data_root)
+    services = Services(artifacts=LocalStore(tmp_path / "artifacts"), data_root=data_root)
     return OperationContext("run", "instructions[0]", tmp_path, services, logging.getLogger())
 
 

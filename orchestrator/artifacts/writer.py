@@ -1,47 +1,17 @@
-"""The run's artifact store: a local folder per run, a folder per instruction.
-
-Operations write files through a DatasetWriter and hand on the resulting
-Dataset reference; nothing big travels in memory or through Dagster's IO.
-"""
+"""Writing a data set: files under one local folder, collected into a Dataset with a manifest."""
 
 from __future__ import annotations
 
 import mimetypes
-import re
-import shutil
 from pathlib import Path, PurePosixPath
 
 from orchestrator.catalog.values import DataItem, Dataset, write_manifest
 from orchestrator.errors import ArtifactError, UnsafePath
 from orchestrator.paths import relative_path, shown
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
 
 def media_type_of(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
-class ArtifactStore:
-    """Folders under `root`: `root/RUN_ID/NNN-OPERATION/` for each instruction."""
-
-    def __init__(self, root: Path | str):
-        self.root = Path(root).resolve()
-
-    def run_folder(self, run_id: str) -> Path:
-        if not run_id or _UNSAFE.sub("", run_id) != run_id:
-            raise ArtifactError(f"run id {run_id!r} is not usable as a folder name")
-        return self.root / run_id
-
-    def node_folder(self, run_id: str, index: int, operation: str) -> Path:
-        folder = self.run_folder(run_id) / f"{index:03d}-{operation}"
-        if folder.exists():
-            shutil.rmtree(folder)  # a retried attempt starts clean
-        folder.mkdir(parents=True)
-        return folder
-
-    def delete_run(self, run_id: str) -> None:
-        shutil.rmtree(self.run_folder(run_id), ignore_errors=True)
 
 
 class DatasetWriter:
