@@ -31,8 +31,8 @@ PAGE_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def report(model_stack: Stack, photos: PhotoSet) -> Path:
-    """The compare-models sample run over the photos: its report.html."""
+def report(model_stack: Stack, photos: PhotoSet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The compare-models sample run over the photos: its report.html, fetched through the API."""
     folder = model_stack.data_root / FIRE_PHOTOS
     folder.mkdir(parents=True, exist_ok=True)
     for path in photos.paths:
@@ -45,10 +45,13 @@ def report(model_stack: Stack, photos: PhotoSet) -> Path:
         detail = api.wait(response.json()["run_id"], timeout=300)
         assert detail["status"] == "SUCCESS", detail
         results = api.http.get(f"/runs/{detail['run_id']}/results").json()["results"]
+        (comparison,) = [r for r in results if r["operation"] == "compare_predictions"]
+        html = api.content(detail["run_id"], comparison["path"], "report")
     finally:
         api.http.close()
-    (comparison,) = [r["output"] for r in results if r["operation"] == "compare_predictions"]
-    return Path(comparison["report"])
+    report = tmp_path_factory.mktemp("report") / "report.html"  # as a browser saves it
+    report.write_bytes(html)
+    return report
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +48,21 @@ def fire_photos(model_stack: Stack, photos: PhotoSet) -> PhotoSet:
     return PhotoSet(folder, photos.labels, labels)
 
 
-def submit(stack: Stack, document: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+@pytest.fixture
+def api(model_stack: Stack) -> Iterator[ApiClient]:
+    client = ApiClient(model_stack)
+    yield client
+    client.http.close()
+
+
+def submit(api: ApiClient, document: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run `document` through the API: the run's detail and its results, once it ended."""
-    api = ApiClient(stack)
-    try:
-        response = api.execute(document)
-        assert response.status_code == 201, response.text
-        detail = api.wait(response.json()["run_id"], timeout=300)
-        results = api.http.get(f"/runs/{detail['run_id']}/results")
-        results.raise_for_status()
-        return detail, results.json()
-    finally:
-        api.http.close()
+    response = api.execute(document)
+    assert response.status_code == 201, response.text
+    detail = api.wait(response.json()["run_id"], timeout=300)
+    results = api.http.get(f"/runs/{detail['run_id']}/results")
+    results.raise_for_status()
+    return detail, results.json()
 
 
 def records(file: Path) -> dict[str, dict[str, Any]]:
@@ -67,17 +71,19 @@ def records(file: Path) -> dict[str, dict[str, Any]]:
 
 
 def output_of(results: dict[str, Any], operation: str) -> list[dict[str, Any]]:
-    return [r["output"] for r in results["results"] if r["operation"] == operation]
+    return [
+        r["output"] | {"path": r["path"]} for r in results["results"] if r["operation"] == operation
+    ]
 
 
 def test_the_fire_detection_sample_on_mixed_size_photos(
-    model_stack: Stack, mlserver: MLServer, fire_photos: PhotoSet
+    api: ApiClient, mlserver: MLServer, fire_photos: PhotoSet
 ) -> None:
-    detail, results = submit(model_stack, json.loads(SAMPLES["fire-detection-local"].text))
+    detail, results = submit(api, json.loads(SAMPLES["fire-detection-local"].text))
 
     assert detail["status"] == "SUCCESS", detail
     (predictions,) = output_of(results, "model_inference")
-    predicted = records(Path(predictions["artifact"]))
+    predicted = api.predictions(detail["run_id"], predictions["path"])
     assert sorted(predicted) == sorted(fire_photos.labels), "one record per photo"
     for name, record in predicted.items():
         label = image_models.LABELS[int(np.argmax(record["outputs"]["logits"]))]
@@ -86,15 +92,17 @@ def test_the_fire_detection_sample_on_mixed_size_photos(
 
 
 def test_the_compare_models_sample_reports_on_both_models(
-    model_stack: Stack, mlserver: MLServer, fire_photos: PhotoSet
+    api: ApiClient, model_stack: Stack, mlserver: MLServer, fire_photos: PhotoSet
 ) -> None:
-    detail, results = submit(model_stack, SAMPLES["compare-models"].document)
+    detail, results = submit(api, SAMPLES["compare-models"].document)
+    run_id = detail["run_id"]
 
     assert detail["status"] == "SUCCESS", detail
     every_path = [s["path"] for i in detail["instructions"] for s in [i, *i["steps"]]]
     assert every_path.count("instructions[0]") == 1, "the shared import ran once"
     vit, uint8 = output_of(results, "model_inference")
-    vit_records, uint8_records = records(Path(vit["artifact"])), records(Path(uint8["artifact"]))
+    vit_records = api.predictions(run_id, vit["path"])
+    uint8_records = api.predictions(run_id, uint8["path"])
     (resized,) = (model_stack.artifact_root / detail["run_id"]).glob("*-resize_image")
     for name in fire_photos.labels:
         photo = fire_photos.folder / name
@@ -112,8 +120,8 @@ def test_the_compare_models_sample_reports_on_both_models(
     }
     assert {m["model"]: m["accuracy"] for m in comparison["models"]} == accuracy
     assert comparison["labelled"] == len(fire_photos.labels)
-    report = Path(comparison["report"])
-    assert report.is_file() and "uint8-fire" in report.read_text()
+    report = api.content(run_id, comparison["path"], "report").decode()
+    assert "uint8-fire" in report and "http" not in report
     loaded = mlserver.index()
     assert loaded["vit-fire"] != "READY" and loaded["uint8-fire"] != "READY"
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import io
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -71,12 +70,14 @@ def test_multi_operation_pipeline_succeeds(stack: Stack, api: ApiClient) -> None
     results = api.http.get(f"/runs/{run_id}/results").json()
     assert results["complete"] is True
     batches, imported = results["results"]
+    assert batches["output"]["batch_sizes"] == [2, 2, 1]
     assert imported["output"]["count"] == 5
     assert imported["output"]["items"] == [f"img-{i:03d}.jpg" for i in range(5)]
-    resized_folder = Path(batches["output"]["artifact"])
-    manifest = json.loads((resized_folder / "manifest.json").read_text())
-    first_item = resized_folder / manifest["items"][0]["path"]
-    with Image.open(first_item) as image:
+    items = api.http.get(f"/runs/{run_id}/results/0/items").json()["items"]
+    assert [item["name"] for item in items] == [f"img-{i:03d}.jpg" for i in range(5)]
+    first_item = api.http.get(f"/runs/{run_id}/results/0/items/{items[0]['name']}")
+    assert first_item.status_code == 200 and first_item.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(first_item.content)) as image:
         assert image.size == (32, 24)
 
 

@@ -88,7 +88,7 @@ def test_prefix_import_keeps_folders_and_extracts_archives(
         "bytes": 14,
         "items": ["a.txt", "more/x/c.txt", "sub/b.txt"],
         "more_items": 0,
-        "artifact": outcome.values["instructions[0]"].root,
+        "artifact": "test-run/000-import_from_s3",  # a store key, never a worker's path
     }
     # The downloaded archive itself is not left behind in the node's folder.
     node_folder = Path(outcome.values["instructions[0]"].root)
