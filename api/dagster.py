@@ -208,12 +208,16 @@ class DagsterClient:
             raise DagsterError(f"Dagster rejected a GraphQL request: {messages}")
         return dict(payload["data"])
 
-    async def launch_run(self, run_config: dict[str, Any], tags: dict[str, str]) -> str:
+    async def launch_run(
+        self, run_config: dict[str, Any], tags: dict[str, str], job: str | None = None
+    ) -> str:
+        """Launch the pipeline job (or another `job` of the same code location)."""
+        selector = {**self.selector, "jobName": job} if job else self.selector
         data = await self._query(
             LAUNCH_RUN,
             {
                 "executionParams": {
-                    "selector": self.selector,
+                    "selector": selector,
                     "runConfigData": run_config,
                     "executionMetadata": {
                         "tags": [{"key": k, "value": v} for k, v in tags.items()]
@@ -230,7 +234,7 @@ class DagsterClient:
             raise DagsterError(f"Dagster refused the run config: {detail}")
         if kind == "PipelineNotFoundError":
             raise DagsterUnavailable(
-                f"Dagster at {self.url} has no job {self.selector['jobName']!r} in code location "
+                f"Dagster at {self.url} has no job {selector['jobName']!r} in code location "
                 f"{self.selector['repositoryLocationName']!r}: is the code location loaded?"
             )
         raise DagsterError(f"Dagster could not launch the run: {kind}: {_detail(result)}")

@@ -7,6 +7,7 @@ ApiError
 ├── ResultNotFound        404  no such instruction, item or content in a run
 ├── IdempotencyConflict   409  same Idempotency-Key, different body
 ├── RunNotCancelable      409  the run already ended
+├── RunNotEnded           409  its artifacts cannot be removed yet
 ├── ArtifactsRemoved      410  the run's artifacts were removed (retention, DELETE)
 ├── BodyTooLarge          413
 ├── RangeNotSatisfiable   416  a Range outside the item
@@ -58,6 +59,16 @@ class RunNotCancelable(ApiError):
     code = "run_not_cancelable"
 
 
+class RunNotEnded(ApiError):
+    status_code = 409
+    code = "run_not_ended"
+
+
+class ArtifactsRemoved(ApiError):
+    status_code = 410
+    code = "artifacts_removed"
+
+
 class BodyTooLarge(ApiError):
     status_code = 413
     code = "body_too_large"
@@ -86,11 +97,6 @@ class InvalidItemName(ApiError):
 class ResultNotFound(ApiError):
     status_code = 404
     code = "result_not_found"
-
-
-class ArtifactsRemoved(ApiError):
-    status_code = 410
-    code = "artifacts_removed"
 
 
 class RangeNotSatisfiable(ApiError):

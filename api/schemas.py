@@ -6,7 +6,7 @@ The run-shaped models are the orchestrator's own (`orchestrator.report`), and
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, Field
 
@@ -113,6 +113,14 @@ class RunList(BaseModel):
 class CancelResponse(BaseModel):
     run_id: str
     status: str
+
+
+class ArtifactsRemoval(BaseModel):
+    run_id: str
+    artifacts: Literal["removed", "removing"]
+    removal_run_id: str | None = Field(
+        description="The remove_artifacts_job run that removed them (None: removed before)."
+    )
 
 
 class OperationInfo(BaseModel):

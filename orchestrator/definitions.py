@@ -20,6 +20,7 @@ from orchestrator.resources import (
     ModelServerResource,
     S3Resource,
 )
+from orchestrator.retention_job import artifact_retention, remove_artifacts_job
 
 
 def secrets(**variables: str) -> dict[str, Any]:
@@ -28,7 +29,8 @@ def secrets(**variables: str) -> dict[str, Any]:
 
 
 defs = dg.Definitions(
-    jobs=[build_execute_job],
+    jobs=[build_execute_job, remove_artifacts_job],
+    schedules=[artifact_retention],
     resources={
         "artifact_store": ArtifactStoreResource(),
         "data_root": DataRootResource(),

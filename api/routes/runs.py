@@ -1,5 +1,6 @@
 """Reading, listing and canceling runs."""
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -7,10 +8,20 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from api.dagster import RunRecord
 from api.deps import CatalogDep, DagsterDep, SettingsDep
-from api.errors import ApiError, InvalidRequest
+from api.errors import ApiError, ArtifactsRemoved, DagsterError, InvalidRequest, RunNotEnded
 from api.run_views import RunReports, StreamEvent, order_of, summary_of
-from api.schemas import CancelResponse, ErrorBody, RunDetail, RunList, RunResults
+from api.schemas import (
+    ArtifactsRemoval,
+    CancelResponse,
+    ErrorBody,
+    RunDetail,
+    RunList,
+    RunResults,
+)
+from orchestrator.report import TERMINAL_RUN_STATUSES
+from orchestrator.retention import artifacts_removed
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -19,6 +30,12 @@ RETRY_MS = 1000  # how long an EventSource waits before it reconnects
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such run"}
 }
+GONE: dict[int | str, dict[str, Any]] = {
+    410: {"model": ErrorBody, "description": "The run's artifacts were removed"}
+}
+REMOVAL_JOB = "remove_artifacts_job"
+REMOVAL_WAIT_S = 120.0  # DELETE answers 202 if the removal run takes longer
+REMOVAL_POLL_S = 0.5
 RunStatus = Literal[
     "QUEUED", "NOT_STARTED", "STARTING", "STARTED", "SUCCESS", "FAILURE", "CANCELING", "CANCELED"
 ]
@@ -57,10 +74,65 @@ async def get_run(run_id: str, reports: RunReportsDep) -> Response:
     return Response(await reports.detail_json(run_id), media_type="application/json")
 
 
-@router.get("/{run_id}/results", response_model=RunResults, responses=NOT_FOUND)
+@router.get("/{run_id}/results", response_model=RunResults, responses={**NOT_FOUND, **GONE})
 async def get_results(run_id: str, reports: RunReportsDep) -> RunResults:
     """Each top-level instruction's output: a JSON summary plus artifact references."""
+    check_artifacts_kept(await reports.check(run_id))
     return (await reports.detail(run_id)).results()
+
+
+def check_artifacts_kept(run: RunRecord) -> None:
+    """ArtifactsRemoved (410) once retention or DELETE /runs/{id}/artifacts removed them."""
+    if artifacts_removed(run):
+        raise ArtifactsRemoved(
+            f"the artifacts of run {run.run_id!r} were removed (artifact retention or "
+            "DELETE /runs/{id}/artifacts); its status stays readable at GET /runs/{id}, "
+            "its results are gone: run the instructions again to get them"
+        )
+
+
+@router.delete(
+    "/{run_id}/artifacts",
+    response_model=ArtifactsRemoval,
+    responses={
+        **NOT_FOUND,
+        202: {"model": ArtifactsRemoval, "description": "Removal still under way"},
+        409: {"model": ErrorBody, "description": "The run has not ended"},
+    },
+)
+async def delete_artifacts(
+    run_id: str, dagster: DagsterDep, response: Response
+) -> ArtifactsRemoval:
+    """Remove an ended run's artifacts now (its record stays); its results then answer 410.
+
+    The removal runs as a `remove_artifacts_job` run where the pipeline runs, so it reaches
+    the artifact store in every deployment; this waits for it (202 if it takes long)."""
+    record = await dagster.get_run(run_id)
+    if artifacts_removed(record):
+        return ArtifactsRemoval(run_id=run_id, artifacts="removed", removal_run_id=None)
+    if record.status not in TERMINAL_RUN_STATUSES:
+        raise RunNotEnded(
+            f"run {run_id!r} is {record.status}: its artifacts can be removed once it ended "
+            "(cancel it first with POST /runs/{id}/cancel)"
+        )
+    removal = await dagster.launch_run(
+        {"ops": {"remove_artifacts": {"config": {"run_ids": [run_id]}}}},
+        {"constellation/removes-artifacts-of": run_id, "dagster/priority": "100"},
+        job=REMOVAL_JOB,
+    )
+    deadline = time.monotonic() + REMOVAL_WAIT_S
+    while time.monotonic() < deadline:
+        status = (await dagster.get_run(removal)).status
+        if status == "SUCCESS":
+            return ArtifactsRemoval(run_id=run_id, artifacts="removed", removal_run_id=removal)
+        if status in TERMINAL_RUN_STATUSES:
+            raise DagsterError(
+                f"removing the artifacts of run {run_id!r} failed: run {removal!r} "
+                f"({REMOVAL_JOB}) ended {status}; its log in the Dagster UI says why"
+            )
+        await asyncio.sleep(REMOVAL_POLL_S)
+    response.status_code = 202
+    return ArtifactsRemoval(run_id=run_id, artifacts="removing", removal_run_id=removal)
 
 
 EVENTS_DESCRIPTION = """Server-Sent Events (`text/event-stream`) of the run as it goes:

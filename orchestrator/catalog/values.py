@@ -52,6 +52,7 @@ class DataItem(BaseModel):
     path: str  # relative to the data set's root
     size: int
     media_type: str = "application/octet-stream"
+    mtime: float | None = None  # a file referenced in place: see local.check_unchanged
 
 
 class Dataset(Value):

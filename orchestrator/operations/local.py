@@ -1,16 +1,27 @@
-"""import_from_local: a file or folder under the configured data root."""
+"""import_from_local: a file or folder under the configured data root, hard-linked into the run.
+
+No bytes are copied (a copy only where the artifact folder is on another file system): a
+removed or replaced original leaves the run what it imported. Each item records the size and
+modification time its file had; an original edited in place changes the linked file too, so
+operations that read a data set call `check_unchanged` first (the executor does it for every
+input) and fail with a clear error rather than read other data than the run imported.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from orchestrator.artifacts import DatasetWriter, media_type_of
 from orchestrator.catalog.registry import operation
-from orchestrator.catalog.values import Dataset
+from orchestrator.catalog.values import Batches, DataItem, Dataset, Value, write_manifest
 from orchestrator.context import OperationContext
 from orchestrator.errors import OperationError, PathOutsideDataRoot, UnsafePath
 from orchestrator.paths import resolve_inside
@@ -71,20 +82,89 @@ def import_from_local(params: ImportFromLocalParams, ctx: OperationContext) -> D
     root = ctx.services.data_root
     if root is None:
         raise OperationError("no data root is configured (set CONSTELLATION_DATA_ROOT)")
-    source = resolve_under(root, params.path)
+    base = root.resolve()
+    source = resolve_under(base, params.path)
     if not source.exists():
         raise OperationError(f"path {params.path!r} does not exist under the data root")
-    writer = ctx.dataset_writer()
     if source.is_file():
         files = [(source, source.name)]
     else:
         files = [
             (p, p.relative_to(source).as_posix()) for p in sorted(source.rglob("*")) if p.is_file()
         ]
+    writer = DatasetWriter(ctx.folder)
+    mtimes: dict[str, float] = {}
     for done, (file, name) in enumerate(files, 1):
         ctx.check_canceled()
-        resolve_under(root, str(file))  # a link inside the folder must not lead out of the root
-        shutil.copyfile(file, writer.path_for(name))
-        writer.add(name)
+        # A link inside the folder must not lead out of the root; the item is the file it
+        # leads to, so reading it later follows no link.
+        target = resolve_under(base, str(file))
+        mtimes[name] = target.stat().st_mtime
+        _link_or_copy(target, writer.path_for(name))
+        writer.add(name, media_type_of(name))
         ctx.progress(done, len(files))
-    return writer.finish()
+    listed = writer.finish()
+    dataset = listed.model_copy(
+        update={
+            "items": tuple(i.model_copy(update={"mtime": mtimes[i.name]}) for i in listed.items)
+        }
+    )
+    write_manifest(dataset, ctx.folder)  # with the mtimes that check_unchanged compares
+    return dataset
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link to the file (no bytes copied: 25 small runs once left 61 MB of copies),
+    or a copy where the artifact folder is on another file system."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def check_unchanged(value: Value) -> None:
+    """OperationError if a file referenced in place changed since it was imported.
+
+    Items without an `mtime` lie in the run's own artifacts and are not checked.
+    """
+    if isinstance(value, Dataset):
+        _check_items(Path(value.root), value.items)
+    elif isinstance(value, Batches):
+        _check_items(Path(value.root), (item for batch in value.batches for item in batch))
+
+
+def _check_items(root: Path, items: Iterable[DataItem]) -> None:
+    for item in items:
+        if item.mtime is None:
+            continue
+        path = root / item.path
+        try:
+            if path.resolve() != path:
+                raise OperationError(
+                    f"imported file {item.name!r} is now a link (or lies under one): "
+                    "import it again"
+                )
+            stat = path.stat()
+        except FileNotFoundError:
+            raise OperationError(
+                f"imported file {item.name!r} was removed from the data root since it was "
+                "imported: import it again"
+            ) from None
+        if stat.st_size != item.size or stat.st_mtime != item.mtime:
+            raise OperationError(
+                f"imported file {item.name!r} changed since it was imported (size {item.size} "
+                f"-> {stat.st_size} bytes, modified {_when(item.mtime)} -> {_when(stat.st_mtime)})"
+                ": the run reads files in place, so import it again"
+            )
+
+
+def _when(mtime: float) -> str:
+    return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
+
+
+def check_inputs_unchanged(arguments: Mapping[str, Any]) -> None:
+    """`check_unchanged` for every value fed to an operation (a value or a list of them)."""
+    for argument in arguments.values():
+        for value in argument if isinstance(argument, list) else [argument]:
+            if isinstance(value, Value):
+                check_unchanged(value)

@@ -79,7 +79,6 @@ class ModelResult:
             "macro_f1": self.macro_f1,
             "classes": [vars(score) for score in self.classes],
             "confusion": self.confusion,
-            "served_name": source.served_name,
         }
 
 
