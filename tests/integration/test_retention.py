@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,6 +81,11 @@ def retention(stack: Stack, now: float, days: float = 1.0) -> None:
     raise TimeoutError(f"the retention run {run_id} did not end")
 
 
+def removed(folder: Path) -> bool:
+    """Only the store's marker of removed artifacts is left in the run's folder."""
+    return [p.name for p in folder.iterdir()] == [".removed"]
+
+
 def test_the_schedule_is_in_the_ui_and_running(stack: Stack) -> None:
     selector = {**LOCATION, "scheduleName": "artifact_retention"}
     schedule = dagster_graphql(stack.dagster_url, SCHEDULE, selector=selector)["scheduleOrError"]
@@ -104,7 +110,7 @@ def test_retention_removes_exactly_the_runs_past_it(stack: Stack, api: ApiClient
     between = (old["ended_at"] + recent["created_at"]) / 2
     retention(stack, now=between + DAY_S)
 
-    assert not folders[old["run_id"]].exists()
+    assert removed(folders[old["run_id"]])
     assert folders[recent["run_id"]].is_dir()
     assert folders[busy].is_dir()
     gone = api.http.get(f"/runs/{old['run_id']}/results")
@@ -119,7 +125,7 @@ def test_retention_removes_exactly_the_runs_past_it(stack: Stack, api: ApiClient
     retention(stack, now=time.time() + 1000 * DAY_S)
     assert api.run(busy)["status"] == "STARTED", "the busy run ran throughout"
 
-    assert not folders[recent["run_id"]].exists()
+    assert removed(folders[recent["run_id"]])
     assert folders[busy].is_dir()
     api.http.post(f"/runs/{busy}/cancel")
     api.wait(busy, timeout=60)
@@ -137,7 +143,7 @@ def test_delete_removes_one_ended_runs_artifacts(stack: Stack, api: ApiClient) -
     assert body["run_id"] == done["run_id"]
     assert body["artifacts"] == "removed"
     assert body["removal_run_id"]
-    assert not folder.exists()
+    assert removed(folder)
     gone = api.http.get(f"/runs/{done['run_id']}/results")
     assert gone.status_code == 410
     assert gone.json()["message"].startswith(
