@@ -38,17 +38,23 @@ INSTANCE_ENV = (  # the `env:` references of deploy/dagster.yaml
     "DAGSTER_STORAGE_DIR",
 )
 WORKSPACE_ENV = ("DAGSTER_CODE_SERVER_HOST", "DAGSTER_CODE_SERVER_PORT")  # deploy/workspace.yaml
-PIPELINE_ENV = (  # what the operations read (orchestrator/settings.py, orchestrator/resources/)
-    "CONSTELLATION_ARTIFACT_ROOT",
-    "CONSTELLATION_DATA_ROOT",
-    "CONSTELLATION_MODEL_SERVER_URL",
+# The artifact store (an S3 prefix) and where S3 is: the run worker writes it, the API reads it;
+# each keeps its own cache folder, so the two share no folder at all.
+STORE_ENV = (
+    "CONSTELLATION_ARTIFACT_STORE",
+    "CONSTELLATION_ARTIFACT_CACHE",
     "CONSTELLATION_S3_ENDPOINT_URL",
     "CONSTELLATION_S3_REGION",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
+)
+PIPELINE_ENV = (  # what the operations read (orchestrator/settings.py, orchestrator/resources/)
+    *STORE_ENV,
+    "CONSTELLATION_DATA_ROOT",
+    "CONSTELLATION_MODEL_SERVER_URL",
     "CONSTELLATION_GOOGLE_CREDENTIALS_FILE",
 )
-API_ENV = ("CONSTELLATION_DAGSTER_URL", "CONSTELLATION_API_KEYS")
+API_ENV = ("CONSTELLATION_DAGSTER_URL", "CONSTELLATION_API_KEYS", *STORE_ENV)
 # Names this module owns: they reach a process only when its service declares them.
 OWNED_PREFIXES = ("DAGSTER_", "CONSTELLATION_", "AWS_", "MLSERVER_", "POSTGRES_")
 
@@ -139,19 +145,44 @@ def http_ok_with(url: str, headers: Mapping[str, str]) -> Callable[[], bool]:
     return check
 
 
+@dataclass(frozen=True)
+class S3Artifacts:
+    """The S3 prefix artifacts live under (`s3://bucket/artifacts`) and how to reach it."""
+
+    uri: str
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+    region: str = "us-east-1"
+
+    def values(self) -> dict[str, str]:
+        return {
+            "CONSTELLATION_ARTIFACT_STORE": self.uri,
+            "CONSTELLATION_S3_ENDPOINT_URL": self.endpoint_url,
+            "CONSTELLATION_S3_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+
+
 DAEMON_HEALTH = """
 { instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }
 """
 
 
 class ProductionStack(ServiceGroup):
-    """user-code gRPC server + webserver + daemon + API, on PostgreSQL, on loopback."""
+    """user-code gRPC server + webserver + daemon + API, on PostgreSQL, on loopback.
+
+    Artifacts are in `artifacts` (an S3 prefix), as in compose: the API and the run
+    worker each get their own cache folder and no artifact folder in common.
+    """
 
     def __init__(
         self,
         workdir: Path,
         postgres: PostgresStorage,
         *,
+        artifacts: S3Artifacts,
         api_keys: list[str],
         data_root: Path | None = None,
         max_concurrent_runs: int = 4,
@@ -160,6 +191,12 @@ class ProductionStack(ServiceGroup):
     ):
         self.lay_out(workdir, data_root)
         self.postgres = postgres
+        self.artifacts = artifacts
+        self.storage = self.workdir / "dagster-storage"  # compute logs: webserver + worker
+        self.caches = {
+            "user-code": self.workdir / "worker-cache",
+            "api": self.workdir / "api-cache",
+        }
         self.api_keys = api_keys
         self.max_concurrent_runs = max_concurrent_runs
         self.instance_overrides = instance_overrides
@@ -179,12 +216,10 @@ class ProductionStack(ServiceGroup):
         """The value of every variable of the topology, for loopback."""
         return {
             "DAGSTER_HOME": str(self.home),
-            **instance_environment(
-                self.postgres, self.max_concurrent_runs, self.artifact_root / "dagster"
-            ),
+            **instance_environment(self.postgres, self.max_concurrent_runs, self.storage),
             "DAGSTER_CODE_SERVER_HOST": LOOPBACK,
             "DAGSTER_CODE_SERVER_PORT": str(self.ports["user-code"]),
-            "CONSTELLATION_ARTIFACT_ROOT": str(self.artifact_root),
+            **self.artifacts.values(),
             "CONSTELLATION_DATA_ROOT": str(self.data_root),
             "CONSTELLATION_DAGSTER_URL": self.dagster_url,
             "CONSTELLATION_API_KEYS": ",".join(self.api_keys),
@@ -198,6 +233,8 @@ class ProductionStack(ServiceGroup):
         is missing here too, and the tests notice.
         """
         values = self.values()
+        if spec.name in self.caches:
+            values["CONSTELLATION_ARTIFACT_CACHE"] = str(self.caches[spec.name])
         base = {k: v for k, v in os.environ.items() if not k.startswith(OWNED_PREFIXES)}
         declared = {name: values[name] for name in spec.env if name in values}
         return base | declared | {"PYTHONUNBUFFERED": "1"}
@@ -210,7 +247,7 @@ class ProductionStack(ServiceGroup):
 
     def start(self) -> ProductionStack:
         """Start in compose's order, each once the ones it depends on are healthy."""
-        for folder in (self.artifact_root, self.data_root, self.logs):
+        for folder in (self.storage, self.data_root, self.logs, *self.caches.values()):
             folder.mkdir(parents=True, exist_ok=True)
         _, workspace = render_home(self.home, self.instance_overrides)
         self.services = {

@@ -1,8 +1,9 @@
-"""The production topology (docker-compose.yml), run natively: restarts and crashes.
+"""The production topology (docker-compose.yml), run natively: restarts, crashes, results.
 
 stack/production.ProductionStack starts what compose starts: the user-code gRPC
 server, the webserver and the daemon on deploy/dagster.yaml + deploy/workspace.yaml
-(PostgreSQL storage), and the API. Run monitoring gets short timeouts here.
+(PostgreSQL storage), and the API, with artifacts on S3 (moto) and no folder shared
+by the API and the run worker. Run monitoring gets short timeouts here.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from orchestrator.samples import load_samples
 from stack.__main__ import seed_examples
-from stack.production import ProductionStack
+from stack.production import ProductionStack, S3Artifacts
 from testkit.dagster_stack import (
     API_KEY,
     ApiClient,
@@ -28,6 +30,7 @@ from testkit.dagster_stack import (
     run_messages,
     slow_resize,
 )
+from testkit.moto_server import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
 from testkit.postgres import fresh_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -46,14 +49,36 @@ RUN_STATUS = """
 query RunStatus($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } } }
 """
 WORKER_STARTED = re.compile(r"^Started process for run \(pid: (\d+)\)\.$")
+BUCKET = "constellation"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def s3_client(moto: MotoServer) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=moto.url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
 
 
 @pytest.fixture(scope="module")
-def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductionStack]:
+def production(
+    tmp_path_factory: pytest.TempPathFactory, moto_server: MotoServer
+) -> Iterator[ProductionStack]:
+    s3_client(moto_server).create_bucket(Bucket=BUCKET)
+    artifacts = S3Artifacts(
+        f"s3://{BUCKET}/artifacts", moto_server.url, ACCESS_KEY, SECRET_KEY, REGION
+    )
     with fresh_database() as postgres:
         workdir = tmp_path_factory.mktemp("production")
         stack = ProductionStack(
-            workdir, postgres, api_keys=[API_KEY], instance_overrides=MONITORING
+            workdir,
+            postgres,
+            artifacts=artifacts,
+            api_keys=[API_KEY],
+            instance_overrides=MONITORING,
         )
         with stack:
             seed_examples(stack.data_root)
@@ -107,6 +132,41 @@ def test_local_samples_succeed(api: ApiClient, name: str) -> None:
     detail = api.wait(api.execute(load_samples()[name].document).json()["run_id"], timeout=180)
     assert detail["status"] == "SUCCESS", detail
     assert all(i["status"] == "succeeded" for i in detail["instructions"])
+
+
+def test_the_api_serves_contents_from_s3_without_the_workers_disk(
+    production: ProductionStack, api: ApiClient, moto_server: MotoServer
+) -> None:
+    run_id = api.execute({"instructions": [slow_resize("large")]}).json()["run_id"]
+    detail = api.wait(run_id, timeout=180)
+    assert detail["status"] == "SUCCESS", detail
+
+    listing = api.http.get(f"/runs/{run_id}/results/0/items")
+    assert listing.status_code == 200, listing.text
+    items = listing.json()["items"]
+    assert len(items) == 6
+    assert {item["media_type"] for item in items} == {"image/png"}
+    first = items[0]
+    whole = api.content(run_id, "0", f"items/{first['name']}")
+    assert whole.startswith(PNG) and len(whole) == first["size"]
+    end = first["size"] // 2
+    part = api.http.get(
+        f"/runs/{run_id}/results/0/items/{first['name']}", headers={"Range": f"bytes=8-{end}"}
+    )
+    assert part.status_code == 206, part.text
+    assert part.headers["content-range"] == f"bytes 8-{end}/{first['size']}"
+    assert part.content == whole[8 : end + 1]
+
+    # The bytes are in the bucket, under the run; the worker's cache is not the API's.
+    keys = s3_client(moto_server).list_objects_v2(Bucket=BUCKET, Prefix=f"artifacts/{run_id}/")
+    assert any(obj["Key"].endswith(first["name"]) for obj in keys.get("Contents", []))
+    worker_cache = str(production.caches["user-code"])
+    for text in (
+        listing.text,
+        api.http.get(f"/runs/{run_id}").text,
+        api.http.get(f"/runs/{run_id}/results").text,
+    ):
+        assert "/tmp" not in text and worker_cache not in text, text
 
 
 def test_runs_launch_after_the_code_server_restarts(

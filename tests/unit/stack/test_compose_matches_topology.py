@@ -88,14 +88,21 @@ def test_services_wait_for_healthy_dependencies(compose: dict[str, Any]) -> None
     assert set(services["daemon"]["depends_on"]) == {"postgres", "user-code"}
 
 
-def test_artifact_volume_is_where_runs_execute(compose: dict[str, Any]) -> None:
+def test_artifacts_are_in_s3_and_the_api_shares_no_volume(compose: dict[str, Any]) -> None:
     def mounts(name: str) -> set[str]:
         return {v.split(":")[0] for v in compose["services"][name].get("volumes", [])}
 
-    assert "artifacts" in mounts("user-code")  # run workers (DefaultRunLauncher)
-    assert "artifacts" in mounts("webserver")  # compute logs in the UI
+    services = compose["services"]
+    for name in ("user-code", "api"):
+        assert services[name]["environment"]["CONSTELLATION_ARTIFACT_STORE"].startswith(
+            "${CONSTELLATION_ARTIFACT_STORE:?"
+        )
+    assert "s3://" in (ROOT / ".env.example").read_text()
+    assert mounts("api") == set()  # results come from the store, not a worker's disk
+    assert "dagster-storage" in mounts("user-code")  # run workers' compute logs ...
+    assert "dagster-storage" in mounts("webserver")  # ... shown in the UI
     assert "postgres-data" in mounts("postgres")
-    assert {"postgres-data", "artifacts", "models"} <= set(compose["volumes"])
+    assert {"postgres-data", "dagster-storage", "models"} <= set(compose["volumes"])
 
 
 def test_rendered_home_is_the_deploy_files_unchanged(tmp_path: Path) -> None:
