@@ -134,9 +134,7 @@ def main() -> None:
             assert wait(bare.status, bare.launch(THREE_OPS)) == "SUCCESS"
             bare_e2e.append(time.perf_counter() - started)
         in_process = []
-        services = Services(
-            artifacts=LocalStore(Path(tmp) / "inproc"), data_root=stack.data_root
-        )
+        services = Services(artifacts=LocalStore(Path(tmp) / "inproc"), data_root=stack.data_root)
         for index in range(E2E_ROUNDS):
             started = time.perf_counter()
             plan = validate(THREE_OPS, CATALOG)
