@@ -134,27 +134,23 @@ def check_unchanged(value: Value) -> None:
 
 
 def _check_items(root: Path, items: Iterable[DataItem]) -> None:
+    """One os.stat per imported item (this runs before every operation that reads them)."""
+    folder = str(root)
     for item in items:
         if item.mtime is None:
             continue
-        path = root / item.path
         try:
-            if path.resolve() != path:
-                raise OperationError(
-                    f"imported file {item.name!r} is now a link (or lies under one): "
-                    "import it again"
-                )
-            stat = path.stat()
+            stat = os.stat(os.path.join(folder, item.path))
         except FileNotFoundError:
             raise OperationError(
-                f"imported file {item.name!r} was removed from the data root since it was "
+                f"imported file {item.name!r} was removed from the run since it was "
                 "imported: import it again"
             ) from None
         if stat.st_size != item.size or stat.st_mtime != item.mtime:
             raise OperationError(
                 f"imported file {item.name!r} changed since it was imported (size {item.size} "
                 f"-> {stat.st_size} bytes, modified {_when(item.mtime)} -> {_when(stat.st_mtime)})"
-                ": the run reads files in place, so import it again"
+                ": the run reads the files as linked, so import it again"
             )
 
 
