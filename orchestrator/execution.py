@@ -29,7 +29,6 @@ from orchestrator.catalog.values import Value
 from orchestrator.context import OperationContext, ProgressThrottle, Services
 from orchestrator.errors import Canceled, ConstellationError, NodeFailed, TransientError
 from orchestrator.events import EventKind, InstructionEvent
-from orchestrator.operations.local import check_inputs_unchanged
 from orchestrator.plan import Plan, PlanNode, root_of
 from orchestrator.report import InstructionResult, RunDetail, RunFold, RunResults, RunSummary
 
@@ -305,7 +304,6 @@ class PlanExecutor:
                 progress_sink=throttled,
             )
             try:
-                check_inputs_unchanged(arguments)  # files imported in place are as imported
                 value = op.fn(params, context)
                 key = self.services.artifacts.publish_value(value, context.folder)
             except TransientError as exc:

@@ -52,7 +52,7 @@ class DataItem(BaseModel):
     path: str  # relative to the data set's root
     size: int
     media_type: str = "application/octet-stream"
-    mtime: float | None = None  # a file referenced in place: see local.check_unchanged
+    mtime: float | None = None  # an imported file's modification time when imported
 
 
 class Dataset(Value):

@@ -1,27 +1,24 @@
 """import_from_local: a file or folder under the configured data root, hard-linked into the run.
 
 No bytes are copied (a copy only where the artifact folder is on another file system): a
-removed or replaced original leaves the run what it imported. Each item records the size and
-modification time its file had; an original edited in place changes the linked file too, so
-operations that read a data set call `check_unchanged` first (the executor does it for every
-input) and fail with a clear error rather than read other data than the run imported.
+removed or replaced original leaves the run what it imported, and retention removes only the
+links. An original edited in place (the same file, written over) is seen by the run too: a
+link is the same file. Each item records the size and modification time its file had.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from orchestrator.artifacts import DatasetWriter, media_type_of
 from orchestrator.catalog.registry import operation
-from orchestrator.catalog.values import Batches, DataItem, Dataset, Value, write_manifest
+from orchestrator.catalog.values import Dataset, write_manifest
 from orchestrator.context import OperationContext
 from orchestrator.errors import OperationError, PathOutsideDataRoot, UnsafePath
 from orchestrator.paths import resolve_inside
@@ -109,7 +106,7 @@ def import_from_local(params: ImportFromLocalParams, ctx: OperationContext) -> D
             "items": tuple(i.model_copy(update={"mtime": mtimes[i.name]}) for i in listed.items)
         }
     )
-    write_manifest(dataset, ctx.folder)  # with the mtimes that check_unchanged compares
+    write_manifest(dataset, ctx.folder)  # with the mtimes
     return dataset
 
 
@@ -120,47 +117,3 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
-
-
-def check_unchanged(value: Value) -> None:
-    """OperationError if a file referenced in place changed since it was imported.
-
-    Items without an `mtime` lie in the run's own artifacts and are not checked.
-    """
-    if isinstance(value, Dataset):
-        _check_items(Path(value.root), value.items)
-    elif isinstance(value, Batches):
-        _check_items(Path(value.root), (item for batch in value.batches for item in batch))
-
-
-def _check_items(root: Path, items: Iterable[DataItem]) -> None:
-    """One os.stat per imported item (this runs before every operation that reads them)."""
-    folder = str(root)
-    for item in items:
-        if item.mtime is None:
-            continue
-        try:
-            stat = os.stat(os.path.join(folder, item.path))
-        except FileNotFoundError:
-            raise OperationError(
-                f"imported file {item.name!r} was removed from the run since it was "
-                "imported: import it again"
-            ) from None
-        if stat.st_size != item.size or stat.st_mtime != item.mtime:
-            raise OperationError(
-                f"imported file {item.name!r} changed since it was imported (size {item.size} "
-                f"-> {stat.st_size} bytes, modified {_when(item.mtime)} -> {_when(stat.st_mtime)})"
-                ": the run reads the files as linked, so import it again"
-            )
-
-
-def _when(mtime: float) -> str:
-    return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
-
-
-def check_inputs_unchanged(arguments: Mapping[str, Any]) -> None:
-    """`check_unchanged` for every value fed to an operation (a value or a list of them)."""
-    for argument in arguments.values():
-        for value in argument if isinstance(argument, list) else [argument]:
-            if isinstance(value, Value):
-                check_unchanged(value)

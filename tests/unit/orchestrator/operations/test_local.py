@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ConfigDict
 
-from orchestrator.catalog import Dataset, operation
-from orchestrator.context import OperationContext
-from orchestrator.errors import OperationError, PathOutsideDataRoot
-from orchestrator.local_run import run_instructions
+from orchestrator.catalog import Dataset
+from orchestrator.errors import PathOutsideDataRoot
 from orchestrator.operations import CATALOG
-from orchestrator.operations.local import check_unchanged
 from orchestrator.testing import run_operation
 
 
@@ -77,24 +72,6 @@ def test_a_link_leading_outside_the_root_is_refused(data_root: Path, tmp_path: P
         import_notes(data_root, tmp_path / "artifacts")
 
 
-def test_check_unchanged_passes_untouched_files(data_root: Path, tmp_path: Path) -> None:
-    check_unchanged(import_notes(data_root, tmp_path / "artifacts"))
-
-
-def test_an_edited_file_is_refused(data_root: Path, tmp_path: Path) -> None:
-    data = import_notes(data_root, tmp_path / "artifacts")
-    (data_root / "notes" / "a.txt").write_text("ay, edited")
-    with pytest.raises(OperationError, match=r"imported file 'a.txt' changed since it was "):
-        check_unchanged(data)
-
-
-def test_a_file_touched_without_a_size_change_is_refused(data_root: Path, tmp_path: Path) -> None:
-    data = import_notes(data_root, tmp_path / "artifacts")
-    os.utime(data_root / "notes" / "a.txt", (1_000_000, 1_000_000))
-    with pytest.raises(OperationError, match=r"size 2 -> 2 bytes, modified .* -> 1970-01-12"):
-        check_unchanged(data)
-
-
 def test_a_removed_or_replaced_original_leaves_the_run_what_it_imported(
     data_root: Path, tmp_path: Path
 ) -> None:
@@ -102,40 +79,4 @@ def test_a_removed_or_replaced_original_leaves_the_run_what_it_imported(
     (data_root / "notes" / "deep" / "b.txt").unlink()
     (data_root / "notes" / "a.txt").unlink()
     (data_root / "notes" / "a.txt").symlink_to(tmp_path)
-    check_unchanged(data)
     assert [data.path_of(i).read_text() for i in data.items] == ["ay", "bee" * 1000]
-
-
-class EditParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path: str
-
-
-@operation(name="edit_data_root_file", output=Dataset)
-def edit_data_root_file(params: EditParams, ctx: OperationContext) -> Dataset:
-    """A side effect between an import and its reader: someone edits an imported file."""
-    assert ctx.services.data_root is not None
-    (ctx.services.data_root / params.path).write_text("edited meanwhile")
-    return ctx.dataset_writer().finish()
-
-
-def test_a_reader_later_in_the_run_fails_with_a_clear_error(
-    data_root: Path, tmp_path: Path
-) -> None:
-    run = run_instructions(
-        [
-            {"id": "notes", "operation": "import_from_local", "parameters": {"path": "notes"}},
-            {"operation": "edit_data_root_file", "parameters": {"path": "notes/a.txt"}},
-            {"operation": "dict_to_list", "parameters": {"data": {"ref": "notes"}}},
-        ],
-        data_root=data_root,
-        artifact_root=tmp_path / "artifacts",
-        operations=[edit_data_root_file],
-    )
-    assert run.status == "FAILURE"
-    assert run.error is not None
-    assert run.error.startswith(
-        "instructions[2] (dict_to_list): imported file 'a.txt' changed since it was imported "
-        "(size 2 -> 16 bytes"
-    )
