@@ -17,16 +17,19 @@ from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 
+from api.dagster import RunRecord
 from api.errors import ArtifactsRemoved, InvalidItemName, RangeNotSatisfiable, ResultNotFound
 from api.run_views import RunReports
 from orchestrator.artifacts import MANIFEST, ArtifactStore, join
 from orchestrator.errors import UnsafePath
 from orchestrator.paths import relative_path, shown
 from orchestrator.report import RunDetail, StepStatus
+from orchestrator.retention import artifacts_removed
 
 _INDEX = re.compile(r"\d+")
 _PATH = re.compile(r"instructions\[(\d+)\]")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+SEND_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,8 @@ class RunContents:
     async def output(self, run_id: str, instruction: str) -> Output:
         """The output of `instruction` (an index, a path such as `instructions[1]`, or an
         id); RunNotFound, ResultNotFound, or ArtifactsRemoved (410)."""
+        check_artifacts_kept(await self.reports.check(run_id))
         detail = await self.reports.detail(run_id)
-        if await run_in_threadpool(self.store.removed, run_id):
-            raise ArtifactsRemoved(
-                f"the artifacts of run {run_id!r} were removed (retention or DELETE "
-                "/runs/{id}/artifacts); its summary is still at /runs/{id}/results"
-            )
         step, output = find_instruction(detail, instruction)
         if step.status != "succeeded":
             raise ResultNotFound(f"{step.path} ({step.operation}) has no output: it {step.status}")
@@ -156,6 +155,16 @@ class RunContents:
         return records, (offset if offset < item.size else None)
 
 
+def check_artifacts_kept(run: RunRecord) -> None:
+    """ArtifactsRemoved (410) once retention or DELETE /runs/{id}/artifacts removed them."""
+    if artifacts_removed(run):
+        raise ArtifactsRemoved(
+            f"the artifacts of run {run.run_id!r} were removed (artifact retention or "
+            "DELETE /runs/{id}/artifacts); its status stays readable at GET /runs/{id}, "
+            "its results are gone: run the instructions again to get them"
+        )
+
+
 def find_instruction(
     detail: RunDetail, instruction: str
 ) -> tuple[StepStatus, dict[str, Any] | None]:
@@ -215,5 +224,19 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def stream(store: ArtifactStore, key: str, start: int, end: int) -> Iterator[bytes]:
-    yield from store.read(key, start, end)
+def stream(
+    store: ArtifactStore, key: str, start: int, end: int, block: int = SEND_BYTES
+) -> Iterator[bytes]:
+    """The bytes in blocks of at least `block`: the response takes each one in a thread
+    hop, and S3 reads come in small chunks (bench_results: 1 GiB from S3 in 1.77 s
+    chunk by chunk)."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in store.read(key, start, end):
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= block:
+            yield parts[0] if len(parts) == 1 else b"".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield b"".join(parts)

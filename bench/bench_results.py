@@ -1,10 +1,13 @@
 """Results through the API vs straight from the store, and the cost of the S3 store.
 
-1. A 1 GiB result (`import_from_local` of one 1 GiB file, local store) downloaded
-   through `GET /runs/{id}/results/0/items/NAME` (streamed by httpx) vs read
-   directly from the store's file, both warm in the page cache, best of
-   BENCH_RESULTS_REPEATS (3). Goal: the API at >= 80 % of direct; the API
-   process's peak RSS (VmHWM) stays flat across the downloads.
+1. A 1 GiB result (`import_from_local` of one 1 GiB file) downloaded through
+   `GET /runs/{id}/results/0/items/NAME`, best of BENCH_RESULTS_REPEATS (3):
+   - local store: vs reading the store's file directly (warm page cache), and vs a
+     bare uvicorn StreamingResponse of the same file (the HTTP stack's ceiling);
+   - S3 store on moto: vs boto3's get_object from the store, and vs a presigned URL
+     (what `CONSTELLATION_RESULTS_REDIRECT_SECONDS` redirects a client to).
+   Clients: httpx, and curl (a client that costs next to nothing). Goal: the API at
+   >= 80 % of direct; the API process's peak RSS (VmHWM) stays flat.
 2. resize_image over BENCH_RESULTS_IMAGES (100) images, end to end (POST /execute
    until SUCCESS), on the local store vs an S3 store on moto: the cost of S3.
 """
@@ -14,9 +17,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,7 @@ import boto3
 import httpx
 
 from bench.stats import row
-from stack import Stack
+from stack import Stack, free_port
 from testkit.dagster_stack import make_images
 from testkit.moto_server import ACCESS_KEY, REGION, SECRET_KEY, start_moto_server
 
@@ -75,68 +79,151 @@ def write_big_file(path: Path) -> None:
         file.write(block[: SIZE % len(block)])
 
 
-def read_direct(path: Path) -> float:
+def timed(read: Callable[[], int]) -> float:
     started = time.perf_counter()
-    total = 0
-    with path.open("rb") as file:
-        while chunk := file.read(MiB):
-            total += len(chunk)
+    total = read()
     assert total == SIZE, total
     return time.perf_counter() - started
 
 
-def read_api(api: httpx.Client, url: str) -> float:
-    started = time.perf_counter()
+def read_file(path: Path) -> int:
+    total = 0
+    with path.open("rb") as file:
+        while chunk := file.read(MiB):
+            total += len(chunk)
+    return total
+
+
+def read_httpx(api: httpx.Client, url: str) -> int:
     total = 0
     with api.stream("GET", url) as response:
         response.raise_for_status()
         for chunk in response.iter_bytes(MiB):
             total += len(chunk)
-    assert total == SIZE, total
-    return time.perf_counter() - started
+    return total
 
 
-def read_curl(stack: Stack, url: str) -> float | None:
-    """Seconds for curl to fetch `url` (a client that costs next to nothing), if installed."""
-    if shutil.which("curl") is None:
-        return None
-    started = time.perf_counter()
-    subprocess.run(
-        ["curl", "-sf", "-o", os.devnull, "-H", f"Authorization: Bearer {KEY}",
-         stack.api_url + url],
-        check=True,
-    )  # fmt: skip
-    return time.perf_counter() - started
+def read_curl(url: str, *headers: str) -> int:
+    """Bytes curl fetched from `url` (following redirects): a client that costs next to nothing."""
+    argv = ["curl", "-sfL", "-o", os.devnull, "-w", "%{size_download}", url]
+    for header in headers:
+        argv += ["-H", header]
+    return int(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
 
 
-def download_bench(stack: Stack, api: httpx.Client) -> None:
+def best(read: Callable[[], int]) -> float:
+    return min(timed(read) for _ in range(REPEATS))
+
+
+def speed(seconds: float) -> str:
+    return f"{SIZE / 1e6 / seconds:8.0f} MB/s  ({seconds:.2f} s)"
+
+
+def bare_server_ceiling(path: Path) -> float:
+    """Best seconds for curl to fetch `path` from a bare Starlette StreamingResponse in
+    uvicorn (the same chunk size, no route, auth or store): the HTTP stack's own ceiling."""
+    from orchestrator.artifacts.local import CHUNK_BYTES
+
+    port = free_port()
+    code = (
+        "import sys, uvicorn\n"
+        "from starlette.applications import Starlette\n"
+        "from starlette.responses import StreamingResponse\n"
+        "from starlette.routing import Route\n"
+        f"PATH, CHUNK = {str(path)!r}, {CHUNK_BYTES}\n"
+        "def chunks():\n"
+        "    with open(PATH, 'rb') as f:\n"
+        "        while b := f.read(CHUNK):\n"
+        "            yield b\n"
+        "async def get(request):\n"
+        "    return StreamingResponse(chunks(), media_type='application/octet-stream')\n"
+        "uvicorn.run(Starlette(routes=[Route('/', get)]), host='127.0.0.1', "
+        f"port={port}, log_level='warning')\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url, headers={"Range": "bytes=0-0"}, timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        return best(lambda: read_curl(url))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def big_result(stack: Stack, api: httpx.Client) -> str:
+    """The items URL of a run that imported one SIZE-byte file."""
     write_big_file(stack.data_root / "big" / "result.bin")
     document = {"instructions": [{"operation": "import_from_local", "parameters": {"path": "big"}}]}
     run_id, _ = run(api, document)
-    (stored,) = (stack.artifact_root / run_id).rglob("result.bin")
-    url = f"/runs/{run_id}/results/0/items/result.bin"
+    return f"/runs/{run_id}/results/0/items/result.bin"
+
+
+def api_rows(stack: Stack, api: httpx.Client, url: str, direct: float) -> None:
+    """Through the API (httpx, curl) beside `direct`, and the API process's peak RSS."""
     process = stack.services["api"].process
     assert process is not None
-    read_direct(stored)  # warm the page cache
     rss_before = peak_rss_mib(process.pid)
-    direct = min(read_direct(stored) for _ in range(REPEATS))
-    through_api = min(read_api(api, url) for _ in range(REPEATS))
-    curl = [t for t in (read_curl(stack, url) for _ in range(REPEATS)) if t is not None]
+    through_httpx = best(lambda: read_httpx(api, url))
+    through_curl = best(lambda: read_curl(stack.api_url + url, f"Authorization: Bearer {KEY}"))
     rss_after = peak_rss_mib(process.pid)
-    mb = SIZE / 1e6
-    print(f"download a {SIZE / GiB:.2f} GiB result, best of {REPEATS} (local store, warm cache)")
-    row("baseline: read the store's file directly", f"{mb / direct:8.0f} MB/s  ({direct:.2f} s)")
+    row("GET .../items/NAME through the API, httpx", speed(through_httpx))
+    row("the same, curl as the client", speed(through_curl))
+    ratio = direct / through_curl
     row(
-        "GET .../items/NAME through the API", f"{mb / through_api:8.0f} MB/s  ({through_api:.2f} s)"
+        "API (curl) / direct",
+        f"{ratio:8.0%}  (goal >= 80 %: {'met' if ratio >= 0.8 else 'NOT met'})",
     )
-    if curl:
-        row("the same, curl as the client", f"{mb / min(curl):8.0f} MB/s  ({min(curl):.2f} s)")
-    ratio = direct / through_api
-    row("API / direct", f"{ratio:8.0%}  (goal >= 80 %: {'met' if ratio >= 0.8 else 'NOT met'})")
     row(
         "API process peak RSS (VmHWM) before -> after",
         f"{rss_before:.0f} MiB -> {rss_after:.0f} MiB (+{rss_after - rss_before:.0f} MiB)",
     )
+
+
+def local_download_bench(stack: Stack, api: httpx.Client) -> None:
+    url = big_result(stack, api)
+    (stored,) = (stack.artifact_root / url.split("/")[2]).rglob("result.bin")
+    read_file(stored)  # warm the page cache
+    direct = best(lambda: read_file(stored))
+    print(f"download a {SIZE / GiB:.2f} GiB result, best of {REPEATS} (local store, warm cache)")
+    row("baseline: read the store's file directly", speed(direct))
+    if shutil.which("curl") is not None:
+        row("ceiling: a bare uvicorn StreamingResponse, curl", speed(bare_server_ceiling(stored)))
+        api_rows(stack, api, url, direct)
+
+
+def s3_download_bench(stack: Stack, api: httpx.Client, s3: Any) -> None:
+    url = big_result(stack, api)
+    run_id = url.split("/")[2]
+    (key,) = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"artifacts/{run_id}/")["Contents"]
+        if o["Key"].endswith("/result.bin")
+    ]
+
+    def boto3_read() -> int:
+        body = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
+        return sum(len(chunk) for chunk in body.iter_chunks(MiB))
+
+    direct = best(boto3_read)
+    presigned = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=600
+    )
+    print(f"download a {SIZE / GiB:.2f} GiB result, best of {REPEATS} (S3 store on moto)")
+    row("baseline: boto3 get_object from the store", speed(direct))
+    if shutil.which("curl") is not None:
+        row(
+            "a presigned URL (results_redirect_seconds), curl",
+            speed(best(lambda: read_curl(presigned))),
+        )
+        api_rows(stack, api, url, direct)
 
 
 def resize_document() -> dict[str, Any]:
@@ -160,16 +247,17 @@ def resize_seconds(stack: Stack, api: httpx.Client) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         with Stack(Path(tmp) / "local", api_keys=[KEY]) as stack, client(stack) as api:
-            download_bench(stack, api)
+            local_download_bench(stack, api)
             local = resize_seconds(stack, api)
         with start_moto_server() as moto:
-            boto3.client(
+            s3 = boto3.client(
                 "s3",
                 endpoint_url=moto.url,
                 region_name=REGION,
                 aws_access_key_id=ACCESS_KEY,
                 aws_secret_access_key=SECRET_KEY,
-            ).create_bucket(Bucket=BUCKET)
+            )
+            s3.create_bucket(Bucket=BUCKET)
             env = {
                 "CONSTELLATION_ARTIFACT_STORE": f"s3://{BUCKET}/artifacts",
                 "CONSTELLATION_ARTIFACT_CACHE": str(Path(tmp) / "s3" / "cache"),
@@ -179,6 +267,7 @@ def main() -> None:
                 "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             }
             with Stack(Path(tmp) / "s3", api_keys=[KEY], env=env) as stack, client(stack) as api:
+                s3_download_bench(stack, api, s3)
                 remote = resize_seconds(stack, api)
     print(f"resize_image, {IMAGES} images 1280x720 -> 224x224, run end to end, best of {REPEATS}")
     row("baseline: local store", f"{local:6.2f} s")

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from api.dagster import RunRecord
+from api.contents import check_artifacts_kept
 from api.deps import CatalogDep, DagsterDep, SettingsDep
-from api.errors import ApiError, ArtifactsRemoved, DagsterError, InvalidRequest, RunNotEnded
+from api.errors import ApiError, DagsterError, InvalidRequest, RunNotEnded
 from api.run_views import RunReports, StreamEvent, order_of, summary_of
 from api.schemas import (
     ArtifactsRemoval,
@@ -79,16 +79,6 @@ async def get_results(run_id: str, reports: RunReportsDep) -> RunResults:
     """Each top-level instruction's output: a JSON summary plus artifact references."""
     check_artifacts_kept(await reports.check(run_id))
     return (await reports.detail(run_id)).results()
-
-
-def check_artifacts_kept(run: RunRecord) -> None:
-    """ArtifactsRemoved (410) once retention or DELETE /runs/{id}/artifacts removed them."""
-    if artifacts_removed(run):
-        raise ArtifactsRemoved(
-            f"the artifacts of run {run.run_id!r} were removed (artifact retention or "
-            "DELETE /runs/{id}/artifacts); its status stays readable at GET /runs/{id}, "
-            "its results are gone: run the instructions again to get them"
-        )
 
 
 @router.delete(

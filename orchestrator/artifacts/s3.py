@@ -8,14 +8,12 @@ Every transfer goes through the one S3 client, `orchestrator/connectors/s3.py`.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.artifacts.cache import PUBLISHED_MARKER, LocalCache
 from orchestrator.artifacts.store import (
-    REMOVED_MARKER,
     ArtifactStore,
     check_key,
     check_run_id,
@@ -120,9 +118,6 @@ class S3Store(ArtifactStore):
     def delete_run(self, run_id: str) -> None:
         run_id = check_run_id(run_id)
         self.client.delete_prefix(self.bucket, self.object_key(run_id) + "/")
-        self.write_bytes(
-            f"{run_id}/{REMOVED_MARKER}", f"{time.time():.0f}\n".encode(), "text/plain"
-        )
         self.cache.drop_run(run_id)
 
     def describe(self) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from orchestrator.errors import ArtifactError, UnsafePath
 from orchestrator.paths import relative_path, shown
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-REMOVED_MARKER = ".removed"  # RUN_ID/.removed: the run's artifacts were removed
 MANIFEST = "manifest.json"
 
 
@@ -124,10 +123,8 @@ class ArtifactStore(ABC):
 
     @abstractmethod
     def delete_run(self, run_id: str) -> None:
-        """Remove every artifact of the run, leaving the marker that says so."""
-
-    def removed(self, run_id: str) -> bool:
-        return self.size(join(check_run_id(run_id), REMOVED_MARKER)) is not None
+        """Remove every artifact of the run (the run's `constellation/artifacts=removed`
+        tag, orchestrator/retention.py, is what says so to readers)."""
 
     def describe(self) -> dict[str, Any]:
         return {"type": type(self).__name__}

@@ -8,6 +8,8 @@ by the API and the run worker. Run monitoring gets short timeouts here.
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import re
 import signal
@@ -20,7 +22,7 @@ import boto3
 import pytest
 
 from orchestrator.samples import load_samples
-from stack.__main__ import seed_examples
+from stack.__main__ import FIRE_LABELS, FIRE_PHOTOS, seed_examples
 from stack.production import ProductionStack, S3Artifacts
 from testkit.dagster_stack import (
     API_KEY,
@@ -30,6 +32,7 @@ from testkit.dagster_stack import (
     run_messages,
     slow_resize,
 )
+from testkit.mlserver import MLServer
 from testkit.moto_server import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
 from testkit.postgres import fresh_database
 
@@ -65,7 +68,7 @@ def s3_client(moto: MotoServer) -> Any:
 
 @pytest.fixture(scope="module")
 def production(
-    tmp_path_factory: pytest.TempPathFactory, moto_server: MotoServer
+    tmp_path_factory: pytest.TempPathFactory, moto_server: MotoServer, mlserver: MLServer
 ) -> Iterator[ProductionStack]:
     s3_client(moto_server).create_bucket(Bucket=BUCKET)
     artifacts = S3Artifacts(
@@ -79,6 +82,7 @@ def production(
             artifacts=artifacts,
             api_keys=[API_KEY],
             instance_overrides=MONITORING,
+            env={"CONSTELLATION_MODEL_SERVER_URL": mlserver.url},
         )
         with stack:
             seed_examples(stack.data_root)
@@ -167,6 +171,39 @@ def test_the_api_serves_contents_from_s3_without_the_workers_disk(
         api.http.get(f"/runs/{run_id}/results").text,
     ):
         assert "/tmp" not in text and worker_cache not in text, text
+
+
+def test_predictions_and_a_comparison_come_from_s3(
+    production: ProductionStack, api: ApiClient, moto_server: MotoServer
+) -> None:
+    """compare-models on the production topology: every record, the table and the report
+    through the API, whose process has no folder in common with the run worker."""
+    run_id = api.execute(load_samples()["compare-models"].document).json()["run_id"]
+    detail = api.wait(run_id, timeout=300)
+    assert detail["status"] == "SUCCESS", detail
+    results = api.http.get(f"/runs/{run_id}/results").json()["results"]
+    with (production.data_root / FIRE_LABELS).open(newline="") as labels:
+        truth = {row["name"]: row["label"] for row in csv.DictReader(labels)}
+    photos = sorted(p.name for p in (production.data_root / FIRE_PHOTOS).iterdir())
+
+    accuracy = {}
+    for result in (r for r in results if r["operation"] == "model_inference"):
+        records = api.predictions(run_id, result["path"])
+        assert sorted(records) == photos, "one record per photo, every page"
+        page = api.http.get(f"/runs/{run_id}/results/{result['path']}/predictions?limit=1")
+        model = page.json()["model"]
+        accuracy[model] = sum(records[n]["label"] == truth[n] for n in photos) / len(photos)
+    assert sorted(accuracy) == ["uint8-fire", "vit-fire"]
+
+    (comparison,) = [r for r in results if r["operation"] == "compare_predictions"]
+    table = json.loads(api.content(run_id, comparison["path"], "table"))
+    assert {m["model"]: m["accuracy"] for m in table["models"]} == accuracy
+    report = api.content(run_id, comparison["path"], "report").decode()
+    assert "<html" in report.lower() and "uint8-fire" in report
+    keys = s3_client(moto_server).list_objects_v2(Bucket=BUCKET, Prefix=f"artifacts/{run_id}/")
+    stored = [obj["Key"] for obj in keys.get("Contents", [])]
+    assert any(key.endswith("predictions.jsonl") for key in stored), stored
+    assert any(key.endswith("report.html") for key in stored), stored
 
 
 def test_runs_launch_after_the_code_server_restarts(

@@ -24,6 +24,7 @@ from orchestrator.events import InstructionEvent, plan_message
 from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
 from orchestrator.resources import S3Resource
+from orchestrator.retention import ARTIFACTS_TAG, REMOVED
 from testkit.moto_server import MotoServer
 from tests.unit.api.test_run_views import FakeDagster, line
 
@@ -183,7 +184,8 @@ def test_unknown_run_instruction_or_item_and_wrong_kind_are_404(
 
 
 def test_removed_artifacts_answer_410(finished: tuple[FakeDagster, ArtifactStore]) -> None:
-    finished[1].delete_run("r1")
+    finished[1].delete_run("r1")  # what remove_run_artifacts does: delete, then tag the run
+    finished[0].record.tags[ARTIFACTS_TAG] = REMOVED
     items, item = calls(
         finished, ("/runs/r1/results/0/items", {}), ("/runs/r1/results/0/items/p00.txt", {})
     )

@@ -53,17 +53,16 @@ def test_s3_store_publishes_reads_ranges_and_checks_out_after_eviction(
     store.release("r1/000-op")
 
     store.delete_run("r1")
-    assert store.removed("r1") and not store.removed("r2")
-    left = [o["Key"] for o in s3.list_objects_v2(Bucket="runs")["Contents"]]
-    assert left == ["pre/r1/.removed"]
+    assert "Contents" not in s3.list_objects_v2(Bucket="runs", Prefix="pre/r1/")
+    assert store.size("r1/001-op/files/a.bin") is None
 
 
-def test_local_store_delete_run_leaves_the_marker(tmp_path: Path) -> None:
+def test_local_store_delete_run_removes_the_folder(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     folder = store.node_folder("r1", 0, "op")
     (folder / "x").write_text("x")
     assert store.publish(folder) == "r1/000-op" and store.checkout("r1/000-op") == folder
     store.delete_run("r1")
-    assert store.removed("r1") and not folder.exists()
+    assert not folder.exists() and not store.run_folder("r1").exists()
     with pytest.raises(ArtifactError, match="not a safe relative key"):
         store.size("../etc/passwd")
