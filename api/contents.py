@@ -228,8 +228,8 @@ def stream(
     store: ArtifactStore, key: str, start: int, end: int, block: int = SEND_BYTES
 ) -> Iterator[bytes]:
     """The bytes in blocks of at least `block`: the response takes each one in a thread
-    hop, and S3 reads come in small chunks (bench_results: 1 GiB from S3 in 1.77 s
-    chunk by chunk)."""
+    hop, and S3 reads come in 256 KiB chunks (bench_results: 1 GiB from S3 through the
+    API in 1.64 s rather than 1.77 s)."""
     parts: list[bytes] = []
     size = 0
     for chunk in store.read(key, start, end):
