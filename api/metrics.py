@@ -56,7 +56,9 @@ ERROR_CODE_STATE = "error_code"  # the ApiError code the exception handler answe
 TURNAROUND_BUCKETS = (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 120, 300, 900, 3600, 21600)
 OPERATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 TIMED_KINDS = frozenset({"succeeded", "failed"})  # the instruction events with a duration
-OVERLAP_S = 10.0  # runs updated this long before the previous poll are asked for again
+# Runs updated this long before the previous poll are asked for again: the poll's clock is
+# the API's, a run's update time the clock of whoever wrote its end (UTC, both).
+OVERLAP_S = 10.0
 RUN_PAGE = 100
 SEEN_RUNS = 10_000  # run ids already counted, for the overlap
 
