@@ -224,12 +224,12 @@ class SubmissionCounter:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})  # where Request.state writes
-        answer: dict[str, object] = {"status": 500, "replayed": False}
+        answered = _Answer()
 
         async def record(message: Message) -> None:
             if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-                answer["replayed"] = any(
+                answered.status = message["status"]
+                answered.replayed = any(
                     name.lower() == b"idempotent-replayed" for name, _ in message["headers"]
                 )
             await send(message)
@@ -237,14 +237,21 @@ class SubmissionCounter:
         try:
             await self.app(scope, receive, record)
         finally:
-            status = int(str(answer["status"]))
-            if status >= 400:
-                key = str(
-                    state.get(ERROR_CODE_STATE) or ("internal_error" if status >= 500 else "error")
-                )
-            else:
-                key = "replayed" if answer["replayed"] else "created"
-            self.metrics.count_submission(endpoint, status, key)
+            self.metrics.count_submission(endpoint, answered.status, answered.key(state))
+
+
+@dataclass
+class _Answer:
+    """What the API answered a submission: 500 until a response starts (an unhandled error)."""
+
+    status: int = 500
+    replayed: bool = False
+
+    def key(self, state: dict[str, object]) -> str:
+        if self.status < 400:
+            return "replayed" if self.replayed else "created"
+        code = state.get(ERROR_CODE_STATE)  # set by the ApiError handler
+        return str(code) if code else "internal_error" if self.status >= 500 else "error"
 
 
 def submission_endpoint(scope: Scope) -> str | None:

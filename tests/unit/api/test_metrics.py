@@ -138,6 +138,28 @@ def test_every_answer_to_a_submission_is_counted_by_status_and_error_key() -> No
     assert "constellation_runs_active" not in names(samples)
 
 
+class BrokenSubmitter:
+    async def submit(self, document: Any, idempotency_key: str | None) -> tuple[str, bool]:
+        raise RuntimeError("a bug")
+
+
+def test_an_unhandled_error_is_counted_as_a_500() -> None:
+    app = create_app(unreachable())
+
+    async def run() -> tuple[int, str]:
+        async with app.router.lifespan_context(app):
+            app.state.submitter = BrokenSubmitter()
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+                failed = await client.post("/execute", json=VALID, headers=AUTH)
+                return failed.status_code, (await client.get("/metrics", headers=AUTH)).text
+
+    status, text = asyncio.run(run())
+    assert status == 500
+    labels = {"endpoint": "/execute", "status": "500", "answer": "internal_error"}
+    assert value(parse(text), "constellation_submissions_total", **labels) == 1
+
+
 def test_metrics_need_the_key_unless_made_public() -> None:
     (closed,) = scrape_after(unreachable(), [("/metrics", {})])
     assert closed.status_code == 401
