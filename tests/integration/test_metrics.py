@@ -57,7 +57,6 @@ def three_operations(folder: str) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 def test_a_run_through_the_api_shows_in_the_metrics(stack: Stack, api: ApiClient) -> None:
     make_images(stack.data_root / "metered", 3)
     before = scrape(api)  # the session's other tests may have run pipelines already
