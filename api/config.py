@@ -38,6 +38,17 @@ class Settings(TreeLimits):
         description="With an S3 artifact store: answer an item's bytes with a 307 to a "
         "presigned URL valid this long; 0: stream them through the API.",
     )
+    metrics_public: bool = Field(
+        False,
+        description="Serve GET /metrics without the API key (for a Prometheus that reaches "
+        "the API over a private network); by default it needs the key like every route.",
+    )
+    metrics_poll_s: float = Field(
+        5.0,
+        ge=0,
+        description="How often the API reads the queue, the workers' health and the runs "
+        "that ended from Dagster for /metrics; 0: never (submissions are still counted).",
+    )
     # max_depth and max_nodes: TreeLimits, shared with the orchestrator's job.
 
     @model_validator(mode="before")

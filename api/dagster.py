@@ -116,6 +116,38 @@ query JobExists($selector: PipelineSelector!) {
 }
 """
 
+# What /metrics shows of the instance (api/metrics.py): runs not yet ended by status,
+# the daemons' heartbeats and the code locations; one request, whatever scrapes.
+ACTIVE_RUN_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+_COUNT = """
+  {alias}: runsOrError(filter: {{statuses: [{status}]}}) {{
+    __typename
+    ... on Runs {{ count }}
+    ... on InvalidPipelineRunsFilterError {{ message }}
+    ... on PythonError {{ message }}
+  }}"""
+INSTANCE_HEALTH = (
+    "query InstanceHealth {"
+    + "".join(_COUNT.format(alias=s.lower(), status=s) for s in ACTIVE_RUN_STATUSES)
+    + """
+  instance {
+    daemonHealth { allDaemonStatuses { daemonType required healthy lastHeartbeatTime } }
+  }
+  workspaceOrError {
+    __typename
+    ... on Workspace {
+      locationEntries {
+        name
+        loadStatus
+        locationOrLoadError { __typename ... on PythonError { message } }
+      }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+)
+
 LOG_PAGE = 1000
 
 
@@ -140,6 +172,33 @@ class RunRecord:
             tags={t["key"]: t["value"] for t in run.get("tags", [])},
             run_config_yaml=run.get("runConfigYaml"),
         )
+
+
+@dataclass(frozen=True)
+class DaemonStatus:
+    """One Dagster daemon (QUEUED_RUN_COORDINATOR, MONITORING, ...) as its heartbeats say."""
+
+    name: str
+    healthy: bool
+    last_heartbeat: float | None
+
+
+@dataclass(frozen=True)
+class LocationStatus:
+    """A code location of the workspace: loaded, or the error it failed to load with."""
+
+    name: str
+    loaded: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class InstanceHealth:
+    """Runs not yet ended, by status (every job), the daemons and the code locations."""
+
+    active_runs: dict[str, int]
+    daemons: list[DaemonStatus]
+    locations: list[LocationStatus]
 
 
 @dataclass(frozen=True)
@@ -292,10 +351,14 @@ class DagsterClient:
         tags: dict[str, str] | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        updated_after: float | None = None,
     ) -> list[RunRecord]:
+        """The job's runs, newest first; `updated_after`: only those changed since then."""
         run_filter: dict[str, Any] = {"pipelineName": self.selector["jobName"]}
         if statuses:
             run_filter["statuses"] = statuses
+        if updated_after is not None:
+            run_filter["updatedAfter"] = updated_after
         if tags:
             run_filter["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
         data = await self._query(
@@ -317,6 +380,32 @@ class DagsterClient:
         if kind == "TerminateRunFailure":
             raise RunNotCancelable(f"run {run_id!r} cannot be canceled: {result['message']}")
         raise DagsterError(f"Dagster could not cancel run {run_id!r}: {_detail(result)}")
+
+    async def instance_health(self) -> InstanceHealth:
+        """Runs not yet ended by status, daemon heartbeats and code locations, at once."""
+        data = await self._query(INSTANCE_HEALTH, {})
+        active: dict[str, int] = {}
+        for status in ACTIVE_RUN_STATUSES:
+            result = data[status.lower()]
+            if result["__typename"] != "Runs":
+                raise DagsterError(f"Dagster could not count {status} runs: {_detail(result)}")
+            active[status] = int(result["count"])
+        daemons = [
+            DaemonStatus(d["daemonType"], bool(d["healthy"]), d["lastHeartbeatTime"])
+            for d in data["instance"]["daemonHealth"]["allDaemonStatuses"]
+        ]
+        workspace = data["workspaceOrError"]
+        if workspace["__typename"] != "Workspace":
+            raise DagsterError(f"Dagster could not list its code locations: {_detail(workspace)}")
+        locations = []
+        for entry in workspace["locationEntries"]:
+            loaded = entry["locationOrLoadError"] or {}
+            error = _detail(loaded) if loaded.get("__typename") == "PythonError" else None
+            ok = (
+                entry["loadStatus"] == "LOADED" and loaded.get("__typename") == "RepositoryLocation"
+            )
+            locations.append(LocationStatus(entry["name"], ok, error))
+        return InstanceHealth(active, daemons, locations)
 
     async def check_ready(self) -> str:
         """Dagster's version, once the job is loaded; DagsterUnavailable otherwise."""

@@ -16,8 +16,9 @@ from api.config import Settings
 from api.dagster import DagsterClient
 from api.deps import require_api_key
 from api.errors import ApiError, InvalidRequest, RangeNotSatisfiable
+from api.metrics import ERROR_CODE_STATE, Metrics, SubmissionCounter, follow_dagster
 from api.openapi import add_request_schemas
-from api.routes import catalog, execute, health, results, runs
+from api.routes import catalog, execute, health, metrics, results, runs
 from api.submissions import Submitter
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.errors import Problem
@@ -46,7 +47,10 @@ def create_app(settings: Settings | None = None, artifacts: ArtifactStore | None
                 settings.dagster_job,
             )
             app.state.submitter = Submitter(app.state.dagster)
-            yield
+            async with follow_dagster(
+                app.state.metrics, app.state.dagster, settings.metrics_poll_s
+            ):
+                yield
 
     app = FastAPI(
         title="Constellation",
@@ -57,6 +61,8 @@ def create_app(settings: Settings | None = None, artifacts: ArtifactStore | None
     app.state.settings = settings
     app.state.catalog = CATALOG
     app.state.artifacts = artifacts  # None: made from the environment on first use
+    app.state.metrics = Metrics()
+    app.add_middleware(SubmissionCounter, metrics=app.state.metrics)
     build_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -69,6 +75,7 @@ def create_app(settings: Settings | None = None, artifacts: ArtifactStore | None
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        setattr(request.state, ERROR_CODE_STATE, exc.code)  # for SubmissionCounter
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
         if exc.status_code == 503:
             headers["Retry-After"] = "5"
@@ -95,4 +102,5 @@ def create_app(settings: Settings | None = None, artifacts: ArtifactStore | None
     app.include_router(runs.router, dependencies=protected)
     app.include_router(results.router, dependencies=protected)
     app.include_router(catalog.router, dependencies=protected)
+    app.include_router(metrics.router, dependencies=[] if settings.metrics_public else protected)
     return app
