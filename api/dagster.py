@@ -116,6 +116,22 @@ query JobExists($selector: PipelineSelector!) {
 }
 """
 
+RELOAD_LOCATION = """
+mutation ReloadLocation($location: String!) {
+  reloadRepositoryLocation(repositoryLocationName: $location) {
+    __typename
+    ... on WorkspaceLocationEntry {
+      loadStatus
+      locationOrLoadError { __typename ... on PythonError { message } }
+    }
+    ... on ReloadNotSupported { message }
+    ... on RepositoryLocationNotFound { message }
+    ... on UnauthorizedError { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
 LOG_PAGE = 1000
 
 
@@ -317,6 +333,18 @@ class DagsterClient:
         if kind == "TerminateRunFailure":
             raise RunNotCancelable(f"run {run_id!r} cannot be canceled: {result['message']}")
         raise DagsterError(f"Dagster could not cancel run {run_id!r}: {_detail(result)}")
+
+    async def reload_location(self) -> None:
+        """Reload the code location (what the UI's Reload button does): plug-ins load anew."""
+        location = self.selector["repositoryLocationName"]
+        data = await self._query(RELOAD_LOCATION, {"location": location})
+        result = data["reloadRepositoryLocation"]
+        kind = result["__typename"]
+        if kind != "WorkspaceLocationEntry":
+            raise DagsterError(f"Dagster could not reload {location!r}: {kind}: {_detail(result)}")
+        loaded = result["locationOrLoadError"] or {}
+        if loaded.get("__typename") == "PythonError":
+            raise DagsterError(f"code location {location!r} failed to load: {loaded['message']}")
 
     async def check_ready(self) -> str:
         """Dagster's version, once the job is loaded; DagsterUnavailable otherwise."""

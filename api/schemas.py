@@ -133,8 +133,20 @@ class OperationInfo(BaseModel):
     retry: dict[str, Any]
 
 
+class PluginProblemInfo(BaseModel):
+    """A plug-in file (or one operation in it) that could not join the catalog."""
+
+    file: str
+    line: int | None
+    message: str
+
+
 class OperationList(BaseModel):
     operations: list[OperationInfo]
+    problems: list[PluginProblemInfo] = Field(
+        default_factory=list,
+        description="Plug-ins (CONSTELLATION_PLUGINS_DIR) that could not be loaded, and why.",
+    )
 
 
 class Health(BaseModel):
