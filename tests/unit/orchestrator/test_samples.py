@@ -7,15 +7,10 @@ import json
 import pytest
 
 from orchestrator.catalog import validate
-from orchestrator.operations import CATALOG
-from orchestrator.plugins import PluginCatalog
-from orchestrator.samples import SAMPLES_FILE, load_samples
+from orchestrator.samples import SAMPLES_FILE, load_samples, sample_catalog
 
 SAMPLES = load_samples()
-# what `make run` serves: the built-ins and the sample plug-in (samples/plugins)
-WITH_SAMPLES = PluginCatalog(
-    [CATALOG[name] for name in CATALOG.names], lambda: [SAMPLES_FILE.parent / "samples" / "plugins"]
-)
+WITH_SAMPLES = sample_catalog()  # the built-ins and the sample plug-in, as `make run` serves
 
 
 def test_the_samples_file_has_the_documented_examples() -> None:
