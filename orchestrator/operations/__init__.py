@@ -9,6 +9,7 @@ from orchestrator.operations.google_drive import import_from_google_drive
 from orchestrator.operations.images import resize_image
 from orchestrator.operations.local import import_from_local
 from orchestrator.operations.model import delete_model, deploy_model, model_inference
+from orchestrator.operations.notebooks import run_notebook
 from orchestrator.operations.s3 import export_to_s3, import_from_s3
 from orchestrator.operations.transform import batch_formatted_data, dict_to_list
 from orchestrator.plugins import PluginCatalog
@@ -26,6 +27,7 @@ CATALOG = PluginCatalog(
         model_inference,
         delete_model,
         compare_predictions,
+        run_notebook,
     ]
 )
 
