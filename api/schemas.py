@@ -149,6 +149,24 @@ class OperationList(BaseModel):
     )
 
 
+class NotebookInfo(BaseModel):
+    """A notebook `run_notebook` can run: its name, description and declared parameters."""
+
+    name: str = Field(description="Its file name: run_notebook's `notebook` parameter.")
+    description: str
+    parameters: dict[str, Any] = Field(
+        description="JSON Schema of its `parameters` cell: run_notebook's `parameters`."
+    )
+
+
+class NotebookList(BaseModel):
+    notebooks: list[NotebookInfo]
+    problems: list[PluginProblemInfo] = Field(
+        default_factory=list,
+        description="Notebooks (CONSTELLATION_NOTEBOOKS_DIR) that cannot be run, and why.",
+    )
+
+
 class Health(BaseModel):
     status: str
     dagster_version: str | None = None

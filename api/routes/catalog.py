@@ -1,10 +1,17 @@
-"""The operation palette: built-ins, plug-ins and the problems of broken plug-ins."""
+"""The operation palette: built-ins, plug-ins, the problems of broken plug-ins, notebooks."""
 
 from fastapi import APIRouter, Request
 
 from api.deps import CatalogDep, DagsterDep
-from api.schemas import OperationInfo, OperationList, PluginProblemInfo
+from api.schemas import (
+    NotebookInfo,
+    NotebookList,
+    OperationInfo,
+    OperationList,
+    PluginProblemInfo,
+)
 from orchestrator.catalog.registry import Catalog
+from orchestrator.operations.notebooks import list_notebooks
 
 router = APIRouter(tags=["operations"])
 
@@ -36,3 +43,14 @@ async def reload_operations(
         reload()
         request.app.openapi_schema = None  # its request schemas come from the catalog
     return palette(catalog)
+
+
+@router.get("/notebooks", response_model=NotebookList)
+async def list_notebook_operations() -> NotebookList:
+    """The notebooks `run_notebook` can run (CONSTELLATION_NOTEBOOKS_DIR, each with a cell
+    tagged `parameters`), with the parameters they declare as a JSON Schema."""
+    notebooks, problems = list_notebooks()
+    return NotebookList(
+        notebooks=[NotebookInfo(**notebook.describe()) for notebook in notebooks],
+        problems=[PluginProblemInfo(**problem.as_dict()) for problem in problems],
+    )

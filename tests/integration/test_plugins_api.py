@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,3 +144,90 @@ def test_a_plugin_added_and_edited_is_picked_up_on_reload(plugin_stack: PluginSt
     assert api.content(run_id, "instructions[0]", "items/a.txt") == b"HELLO?"
     (plugins / "broken.txt").rename(plugins / "broken.py")
     assert api.http.post("/operations/reload").json()["problems"][0]["line"] == 4
+
+
+def write_notebook(folder: Path, name: str, *cells: str) -> None:
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("seconds = 1", metadata={"tags": ["parameters"]}),
+        *(nbformat.v4.new_code_cell(cell) for cell in cells),
+    ]
+    nbformat.write(notebook, folder / f"{name}.ipynb")
+
+
+def run_notebook(name: str, **parameters: object) -> dict[str, object]:
+    return {"operation": "run_notebook", "parameters": {"notebook": name, **parameters}}
+
+
+def test_the_sample_notebook_summarises_and_feeds_a_later_instruction(
+    plugin_stack: PluginStack,
+) -> None:
+    api = plugin_stack.api
+    listed = api.http.get("/notebooks").json()
+    summarise = next(n for n in listed["notebooks"] if n["name"] == "summarise.ipynb")
+    assert set(summarise["parameters"]["properties"]) == {"title", "top"}
+    assert summarise["parameters"]["properties"]["top"]["type"] == "integer"
+
+    run_id = api.execute(load_samples()["local-summary"].document).json()["run_id"]
+    detail = api.wait(run_id, timeout=120)
+
+    assert detail["status"] == "SUCCESS", detail
+    assert detail["instructions"][1]["output"]["items"] == ["summary.csv", "summary.json"]
+    summary = json.loads(api.content(run_id, "instructions[1]", "items/summary.json"))
+    assert (summary["title"], summary["files"], len(summary["largest"])) == (
+        "Example photos, grey",
+        4,
+        2,
+    )
+
+
+def test_a_failing_notebook_names_its_cell_and_keeps_the_executed_notebook(
+    plugin_stack: PluginStack,
+) -> None:
+    api = plugin_stack.api
+    write_notebook(plugin_stack.notebooks, "fails", "x = 1", "1 / 0")
+
+    run_id = api.execute([run_notebook("fails.ipynb")]).json()["run_id"]
+    detail = api.wait(run_id, timeout=120)
+
+    assert detail["status"] == "FAILURE"
+    error = detail["instructions"][0]["error"]
+    key = f"{run_id}/000-run_notebook/executed.ipynb"
+    assert error == (
+        "instructions[0] (run_notebook): notebook 'fails.ipynb' failed in cell In [4] `1 / 0`: "
+        f"ZeroDivisionError: division by zero; the executed notebook is kept as {key}"
+    )
+    executed = json.loads((plugin_stack.stack.artifact_root / key).read_text())
+    assert executed["cells"][-1]["outputs"][0]["ename"] == "ZeroDivisionError"
+
+
+def test_canceling_a_run_stops_the_notebook_kernel(plugin_stack: PluginStack) -> None:
+    api, artifacts = plugin_stack.api, plugin_stack.stack.artifact_root
+    write_notebook(
+        plugin_stack.notebooks,
+        "sleeps",
+        "import os, time\nopen('pid', 'w').write(str(os.getpid()))",
+        "time.sleep(seconds)",
+    )
+    run_id = api.execute([run_notebook("sleeps", parameters={"seconds": 120})]).json()["run_id"]
+    pid_file = artifacts / run_id / "000-run_notebook" / "files" / "pid"
+    assert wait_for(lambda: pid_file.exists() and pid_file.read_text(), 90), api.run(run_id)
+    pid = int(pid_file.read_text())
+
+    assert api.http.post(f"/runs/{run_id}/cancel").status_code in (200, 202)
+    detail = api.wait(run_id, timeout=60)
+
+    assert detail["status"] == "CANCELED", detail
+    assert wait_for(lambda: not Path(f"/proc/{pid}").exists(), 30), "the kernel still runs"
+    assert (artifacts / run_id / "000-run_notebook" / "executed.ipynb").exists()
+
+
+def wait_for(condition: Callable[[], object], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
