@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
 from orchestrator.catalog.registry import operation
 from orchestrator.catalog.values import Dataset
@@ -168,15 +168,18 @@ def parameters_of(source: str) -> dict[str, NotebookParameter]:
 
 
 def find_notebook(name: str, folders: list[Path] | None = None) -> Notebook:
-    """The notebook called `name` in the folders, or OperationError naming the choices."""
-    available, problems = list_notebooks(folders)
-    for notebook in available:
-        if notebook.name in (name, f"{name}.ipynb"):
-            return notebook
-    for problem in problems:
-        if Path(problem.file).name in (name, f"{name}.ipynb"):
-            raise OperationError(f"notebook {name!r} cannot be run: {problem.message}")
-    names = ", ".join(repr(n.name) for n in available) or f"none (set {NOTEBOOKS_ENV})"
+    """The notebook called `name` (with or without .ipynb) in the folders, or OperationError
+    naming the ones there are."""
+    folders = notebook_folders() if folders is None else folders
+    file_name = name if name.endswith(".ipynb") else f"{name}.ipynb"
+    for folder in folders:
+        if "/" not in file_name and (folder / file_name).is_file():
+            try:
+                return read_notebook(folder / file_name)
+            except NotebookUnusable as exc:
+                raise OperationError(f"notebook {file_name!r} cannot be run: {exc}") from exc
+    available = sorted({path.name for folder in folders for path in folder.glob("*.ipynb")})
+    names = ", ".join(map(repr, available)) or f"none (set {NOTEBOOKS_ENV})"
     raise OperationError(f"no notebook {name!r} in {NOTEBOOKS_ENV}; available: {names}")
 
 
@@ -206,6 +209,9 @@ def _fits(value: Any, kind: str) -> bool:
 
 
 class RunNotebookParams(BaseModel):
+    """Checked against the notebook itself wherever the notebook folders are configured
+    (the API and the run worker), so a wrong name or parameter is a 422 with its path."""
+
     model_config = ConfigDict(extra="forbid")
 
     notebook: str = Field(
@@ -222,6 +228,27 @@ class RunNotebookParams(BaseModel):
     timeout_s: float = Field(
         600, gt=0, le=86_400, description="Longest the whole notebook may run, in seconds."
     )
+
+    @field_validator("notebook")
+    @classmethod
+    def _known_notebook(cls, name: str) -> str:
+        if notebook_folders():
+            try:
+                find_notebook(name)
+            except OperationError as exc:
+                raise ValueError(str(exc)) from exc
+        return name
+
+    @field_validator("parameters")
+    @classmethod
+    def _declared_parameters(cls, parameters: dict[str, Any], info: ValidationInfo) -> Any:
+        name = info.data.get("notebook")
+        if name and notebook_folders():
+            try:
+                check_parameters(find_notebook(name), parameters)
+            except OperationError as exc:
+                raise ValueError(str(exc)) from exc
+        return parameters
 
 
 class KernelWatch:

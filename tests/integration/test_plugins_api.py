@@ -169,6 +169,11 @@ def test_the_sample_notebook_summarises_and_feeds_a_later_instruction(
     summarise = next(n for n in listed["notebooks"] if n["name"] == "summarise.ipynb")
     assert set(summarise["parameters"]["properties"]) == {"title", "top"}
     assert summarise["parameters"]["properties"]["top"]["type"] == "integer"
+    refused = api.execute([run_notebook("summarise", parameters={"top": "all"})])
+    assert refused.status_code == 422
+    assert [p["path"] for p in refused.json()["problems"]] == [
+        "instructions[0].parameters.parameters"
+    ]
 
     run_id = api.execute(load_samples()["local-summary"].document).json()["run_id"]
     detail = api.wait(run_id, timeout=120)

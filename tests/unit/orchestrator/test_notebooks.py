@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -10,12 +11,18 @@ from typing import Any
 
 import nbformat
 import pytest
+from pydantic import ValidationError
 
 from orchestrator.artifacts import LocalStore
 from orchestrator.context import OperationContext, Services
 from orchestrator.errors import Canceled, OperationError
 from orchestrator.local_run import run_instructions
-from orchestrator.operations.notebooks import list_notebooks, parameters_of, run_notebook
+from orchestrator.operations.notebooks import (
+    RunNotebookParams,
+    list_notebooks,
+    parameters_of,
+    run_notebook,
+)
 from orchestrator.samples import SAMPLE_NOTEBOOKS
 from orchestrator.testing import make_dataset, run_operation
 
@@ -115,7 +122,7 @@ def test_cancel_stops_the_kernel(notebooks: Path, tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "artifacts")
     folder = store.node_folder("run", 0, "run_notebook")
     ctx = OperationContext("run", "instructions[0]", folder, Services(artifacts=store),
-                           log=__import__("logging").getLogger("test"))  # fmt: skip
+                           log=logging.getLogger("test"))  # fmt: skip
     pid_file = folder / "files" / "pid"
     threading.Thread(target=lambda: (wait_for(pid_file.exists), ctx.cancelled.set())).start()
 
@@ -140,16 +147,21 @@ def test_unknown_notebooks_and_parameters_are_refused(notebooks: Path, tmp_path:
     write_notebook(notebooks, "echo", "pass")
     root = tmp_path / "artifacts"
 
-    with pytest.raises(OperationError, match=r"no notebook 'nope' in CONSTELLATION_NOTEBOOKS_DIR; "
+    with pytest.raises(ValidationError, match=r"no notebook 'nope' in CONSTELLATION_NOTEBOOKS_DIR; "
                                               r"available: 'echo.ipynb'"):  # fmt: skip
         run_operation(run_notebook, {"notebook": "nope"}, artifact_root=root)
-    with pytest.raises(OperationError, match="has no parameter 'colour'; it declares: greeting, "
-                                             "times, ratio, loud"):  # fmt: skip
+    with pytest.raises(ValidationError, match="has no parameter 'colour'; it declares: greeting, "
+                                              "times, ratio, loud"):  # fmt: skip
         run_operation(run_notebook, {"notebook": "echo", "parameters": {"colour": 1}},
                       artifact_root=root)  # fmt: skip
-    with pytest.raises(OperationError, match="parameter 'times' expects integer, received 'x'"):
-        run_operation(run_notebook, {"notebook": "echo", "parameters": {"times": "x"}},
-                      artifact_root=root)  # fmt: skip
+    (notebooks / "echo.ipynb").unlink()  # gone between validation and the run
+    params = RunNotebookParams.model_construct(notebook="echo", parameters={}, data=None,
+                                               timeout_s=5)  # fmt: skip
+    store = LocalStore(root)
+    ctx = OperationContext("run", "instructions[0]", store.node_folder("run", 0, "run_notebook"),
+                           Services(artifacts=store), log=logging.getLogger("test"))  # fmt: skip
+    with pytest.raises(OperationError, match="no notebook 'echo' in CONSTELLATION_NOTEBOOKS_DIR"):
+        run_notebook.fn(params, ctx)
 
 
 def test_notebooks_are_listed_with_their_declared_parameters(notebooks: Path) -> None:
@@ -214,3 +226,32 @@ def test_the_sample_notebook_summarises_an_imported_data_set(
     assert run.values["instructions[0]"].summary()["batch_sizes"] == [1, 1]
     (summary,) = (tmp_path / "art").rglob("summary.json")
     assert json.loads(summary.read_text())["largest"] == [{"name": "b.csv", "bytes": 8}]
+
+
+def test_validation_names_a_wrong_notebook_or_parameter_with_its_path(notebooks: Path) -> None:
+    from orchestrator.catalog import validate
+    from orchestrator.errors import InstructionsInvalid
+    from orchestrator.operations import CATALOG
+
+    write_notebook(notebooks, "echo", "pass")
+    good = {"operation": "run_notebook", "parameters": {"notebook": "echo", "parameters": {}}}
+    validate([good], CATALOG)
+
+    with pytest.raises(InstructionsInvalid) as caught:
+        validate(
+            [
+                {"operation": "run_notebook", "parameters": {"notebook": "nope"}},
+                {"operation": "run_notebook",
+                 "parameters": {"notebook": "echo", "parameters": {"times": "many"}}},
+            ],
+            CATALOG,
+        )  # fmt: skip
+
+    assert [(p.path, p.message) for p in caught.value.problems] == [
+        ("instructions[0].parameters.notebook",
+         "invalid value for parameter 'notebook' of 'run_notebook': Value error, no notebook "
+         "'nope' in CONSTELLATION_NOTEBOOKS_DIR; available: 'echo.ipynb'"),
+        ("instructions[1].parameters.parameters",
+         "invalid value for parameter 'parameters' of 'run_notebook': Value error, notebook "
+         "'echo.ipynb' parameter 'times' expects integer, received 'many'"),
+    ]  # fmt: skip
