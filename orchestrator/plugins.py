@@ -9,6 +9,7 @@ the other operations keep working. Plug-ins are trusted code: loading one runs i
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
 import os
@@ -250,6 +251,7 @@ class PluginCatalog(Catalog):
         self._folders = folders
         self._loaded: dict[str, Operation] | None = None
         self._problems: list[PluginProblem] = []
+        self._fingerprint: tuple[tuple[str, int, int], ...] = ()
         Catalog(self._builtins)  # refuses a clash among the built-ins now, not on first use
 
     @property
@@ -263,8 +265,26 @@ class PluginCatalog(Catalog):
     def _by_name(self, table: dict[str, Operation]) -> None:
         self._loaded = table
 
+    def refresh(self) -> bool:
+        """Reload if a plug-in file was added, changed or removed since the last load (one
+        stat per file); whether it did. The API calls it per request, so its catalog follows
+        the files whichever way the code location was reloaded."""
+        if self._loaded is not None and self._files_now() == self._fingerprint:
+            return False
+        self.reload()
+        return True
+
+    def _files_now(self) -> tuple[tuple[str, int, int], ...]:
+        found = []
+        for path in plugin_files(self._folders()):
+            with contextlib.suppress(OSError):  # removed while listed: the next call sees it
+                stat = path.stat()
+                found.append((str(path), stat.st_mtime_ns, stat.st_size))
+        return tuple(found)
+
     def reload(self) -> None:
         """Read the plug-in folders again: new, changed and removed files take effect."""
+        self._fingerprint = self._files_now()
         table = {op.name: op for op in self._builtins}
         plugins, problems = load_plugins(self._folders())
         builtin = self._builtin_names

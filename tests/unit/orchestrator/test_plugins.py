@@ -229,3 +229,15 @@ def test_the_sample_grayscale_plugin_runs_in_a_pipeline(tmp_path: Path) -> None:
     grey = run.values["instructions[0]"]
     with Image.open(grey.path_of(grey.items[0])) as image:  # type: ignore[attr-defined]
         assert (image.mode, image.size) == ("LA", (6, 4))
+
+
+def test_refresh_reloads_only_when_a_file_changed(tmp_path: Path) -> None:
+    path = write(tmp_path, "scale.py", SCALE)
+    catalog = catalog_of(tmp_path)
+    first = catalog["scale"]
+
+    assert catalog.refresh() is False
+    assert catalog["scale"] is first
+    path.write_text(textwrap.dedent(SCALE).replace("factor: float", "ratio: float") + "\n")
+    assert catalog.refresh() is True
+    assert "ratio" in catalog["scale"].params.model_fields
