@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -252,10 +253,13 @@ class RunNotebookParams(BaseModel):
 
 
 class KernelWatch:
-    """Kills the notebook's kernel when the run is canceled or the time is up."""
+    """Kills the notebook's kernel when the run is canceled or the time is up, and reports
+    the cells done from the executed notebook papermill saves after each cell."""
 
-    def __init__(self, ctx: OperationContext, timeout_s: float):
+    def __init__(self, ctx: OperationContext, timeout_s: float, executed: Path):
         self.ctx = ctx
+        self.executed = executed
+        self._seen: int | None = None  # the executed notebook's mtime last reported
         self.deadline = time.monotonic() + timeout_s
         self.managers: list[Any] = []  # the kernel manager papermill starts, once it does
         self.reason: str | None = None  # "canceled" or "timeout", once the kernel was killed
@@ -291,6 +295,23 @@ class KernelWatch:
                 self._kill("timeout")
             if self.reason is not None:
                 return
+            self.report_progress()
+
+    def report_progress(self) -> None:
+        """`cells` done of the notebook's code cells, when papermill saved it anew."""
+        try:
+            mtime = self.executed.stat().st_mtime_ns
+            if mtime == self._seen:
+                return
+            cells = json.loads(self.executed.read_text())["cells"]
+        except (OSError, ValueError, KeyError):  # not written yet, or being written
+            return
+        self._seen = mtime
+        code = [cell for cell in cells if cell.get("cell_type") == "code"]
+        done = sum(
+            1 for cell in code if cell.get("metadata", {}).get("papermill", {}).get("end_time")
+        )
+        self.ctx.progress(done, len(code), "cells")
 
     def _kill(self, reason: str) -> None:
         for manager in self.managers:
@@ -324,7 +345,7 @@ def run_notebook(params: RunNotebookParams, ctx: OperationContext) -> Dataset:
         "output_dir": str(output_dir),
     }
     ctx.check_canceled()
-    watch = KernelWatch(ctx, params.timeout_s)
+    watch = KernelWatch(ctx, params.timeout_s, executed)
     error: BaseException | None = None
     with watch:
         try:
@@ -341,6 +362,7 @@ def run_notebook(params: RunNotebookParams, ctx: OperationContext) -> Dataset:
         except Exception as exc:  # papermill's, nbclient's and the kernel's errors alike
             error = exc
     if error is None and watch.reason is None:
+        watch.report_progress()
         for path in sorted(p for p in output_dir.rglob("*") if p.is_file()):
             writer.add(path.relative_to(output_dir).as_posix())
         return writer.finish()

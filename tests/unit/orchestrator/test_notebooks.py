@@ -255,3 +255,22 @@ def test_validation_names_a_wrong_notebook_or_parameter_with_its_path(notebooks:
          "invalid value for parameter 'parameters' of 'run_notebook': Value error, notebook "
          "'echo.ipynb' parameter 'times' expects integer, received 'many'"),
     ]  # fmt: skip
+
+
+def test_progress_counts_the_cells_done(notebooks: Path, tmp_path: Path) -> None:
+    write_notebook(notebooks, "steps", "import time", "time.sleep(0.5)", "x = 1")
+    store = LocalStore(tmp_path / "artifacts")
+    reports: list[tuple[int, int | None, str]] = []
+    ctx = OperationContext(
+        "run",
+        "instructions[0]",
+        store.node_folder("run", 0, "run_notebook"),
+        Services(artifacts=store),
+        log=logging.getLogger("test"),
+        progress_sink=lambda done, total, unit: reports.append((done, total, unit)),
+    )
+
+    run_notebook.fn(run_notebook.params.model_validate({"notebook": "steps"}), ctx)
+
+    assert reports[-1] == (5, 5, "cells")  # parameters, injected parameters and three cells
+    assert len(reports) >= 2 and reports[0][0] < 5  # reported while it ran, not only at the end
