@@ -15,7 +15,7 @@ import pytest
 from orchestrator.samples import load_samples
 from stack import Stack
 from stack.__main__ import SAMPLES, seed_examples
-from testkit.dagster_stack import ApiClient, dagster_graphql, start_stack
+from testkit.dagster_stack import ApiClient, dagster_graphql, run_messages, start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +106,8 @@ def test_the_sample_plugin_is_listed_and_runs_and_a_broken_one_is_named(
         },
     )["pipelineOrError"]
     assert f"`{broken}:4: syntax error: invalid syntax`" in job["description"]
+    messages = run_messages(plugin_stack.stack.dagster_url, detail["run_id"])
+    assert f"plug-in not loaded: {broken}:4: syntax error: invalid syntax" in messages
 
 
 def test_a_plugin_added_and_edited_is_picked_up_on_reload(plugin_stack: PluginStack) -> None:
