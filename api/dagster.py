@@ -148,6 +148,22 @@ INSTANCE_HEALTH = (
 """
 )
 
+RELOAD_LOCATION = """
+mutation ReloadLocation($location: String!) {
+  reloadRepositoryLocation(repositoryLocationName: $location) {
+    __typename
+    ... on WorkspaceLocationEntry {
+      loadStatus
+      locationOrLoadError { __typename ... on PythonError { message } }
+    }
+    ... on ReloadNotSupported { message }
+    ... on RepositoryLocationNotFound { message }
+    ... on UnauthorizedError { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
 LOG_PAGE = 1000
 
 
@@ -406,6 +422,18 @@ class DagsterClient:
             )
             locations.append(LocationStatus(entry["name"], ok, error))
         return InstanceHealth(active, daemons, locations)
+
+    async def reload_location(self) -> None:
+        """Reload the code location (what the UI's Reload button does): plug-ins load anew."""
+        location = self.selector["repositoryLocationName"]
+        data = await self._query(RELOAD_LOCATION, {"location": location})
+        result = data["reloadRepositoryLocation"]
+        kind = result["__typename"]
+        if kind != "WorkspaceLocationEntry":
+            raise DagsterError(f"Dagster could not reload {location!r}: {kind}: {_detail(result)}")
+        loaded = result["locationOrLoadError"] or {}
+        if loaded.get("__typename") == "PythonError":
+            raise DagsterError(f"code location {location!r} failed to load: {loaded['message']}")
 
     async def check_ready(self) -> str:
         """Dagster's version, once the job is loaded; DagsterUnavailable otherwise."""

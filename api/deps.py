@@ -27,7 +27,18 @@ def from_app_state(name: str) -> Callable[[Request], Any]:
 SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
 DagsterDep = Annotated[DagsterClient, Depends(from_app_state("dagster"))]
 SubmitterDep = Annotated[Submitter, Depends(from_app_state("submitter"))]
-CatalogDep = Annotated[Catalog, Depends(from_app_state("catalog"))]
+
+
+def current_catalog(request: Request) -> Catalog:
+    """The app's catalog; a plug-in catalog first re-reads the plug-in files that changed."""
+    catalog: Catalog = request.app.state.catalog
+    refresh = getattr(catalog, "refresh", None)
+    if refresh is not None and refresh():
+        request.app.openapi_schema = None  # its request schemas come from the catalog
+    return catalog
+
+
+CatalogDep = Annotated[Catalog, Depends(current_catalog)]
 
 
 def require_api_key(request: Request, settings: SettingsDep) -> None:

@@ -133,8 +133,38 @@ class OperationInfo(BaseModel):
     retry: dict[str, Any]
 
 
+class PluginProblemInfo(BaseModel):
+    """A plug-in file (or one operation in it) that could not join the catalog."""
+
+    file: str
+    line: int | None
+    message: str
+
+
 class OperationList(BaseModel):
     operations: list[OperationInfo]
+    problems: list[PluginProblemInfo] = Field(
+        default_factory=list,
+        description="Plug-ins (CONSTELLATION_PLUGINS_DIR) that could not be loaded, and why.",
+    )
+
+
+class NotebookInfo(BaseModel):
+    """A notebook `run_notebook` can run: its name, description and declared parameters."""
+
+    name: str = Field(description="Its file name: run_notebook's `notebook` parameter.")
+    description: str
+    parameters: dict[str, Any] = Field(
+        description="JSON Schema of its `parameters` cell: run_notebook's `parameters`."
+    )
+
+
+class NotebookList(BaseModel):
+    notebooks: list[NotebookInfo]
+    problems: list[PluginProblemInfo] = Field(
+        default_factory=list,
+        description="Notebooks (CONSTELLATION_NOTEBOOKS_DIR) that cannot be run, and why.",
+    )
 
 
 class Health(BaseModel):

@@ -298,6 +298,9 @@ def operations(settings: Settings, as_json: bool) -> None:
         rows,
         title=f"{len(rows)} operations",
     )
+    for problem in answer.problems:  # plug-ins that could not be loaded
+        where = problem.file if problem.line is None else f"{problem.file}:{problem.line}"
+        display.line(f"plug-in not loaded: {where}: {problem.message}")
 
 
 def first_paragraph(text: str) -> str:

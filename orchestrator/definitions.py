@@ -13,6 +13,8 @@ from typing import Any
 import dagster as dg
 
 from orchestrator.jobs import build_execute_job
+from orchestrator.operations import CATALOG
+from orchestrator.plugins import with_plugin_problems
 from orchestrator.resources import (
     ArtifactStoreResource,
     DataRootResource,
@@ -29,7 +31,8 @@ def secrets(**variables: str) -> dict[str, Any]:
 
 
 defs = dg.Definitions(
-    jobs=[build_execute_job, remove_artifacts_job],
+    # Broken plug-ins are named on the job's page; the other operations keep working.
+    jobs=[with_plugin_problems(build_execute_job, CATALOG), remove_artifacts_job],
     schedules=[artifact_retention],
     resources={
         "artifact_store": ArtifactStoreResource(),

@@ -72,6 +72,9 @@ EXAMPLE_INSTRUCTIONS: dict[str, Any] = {
 def generate_dynamic_job_configs(context: dg.OpExecutionContext) -> dict[str, Any]:
     """Validate the instructions against the operation catalog and plan them."""
     settings = OrchestratorSettings()
+    CATALOG.refresh()  # a worker that outlives runs (warm) sees plug-in edits too
+    for problem in CATALOG.problems:  # why an operation a pipeline names may be missing
+        context.log.warning(f"plug-in not loaded: {problem}")
     try:
         plan = validate(context.op_config["raw_input"], CATALOG, settings.limits)
     except InstructionsInvalid as exc:

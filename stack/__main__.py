@@ -21,6 +21,7 @@ EXAMPLE_COLOURS = [(200, 60, 40), (40, 160, 80), (50, 90, 200), (230, 200, 40)]
 FIRE_PHOTOS = "fire-photos"  # the fire-detection-local and compare-models samples' photos
 FIRE_LABELS = "fire-labels.csv"  # their true labels (compare-models' truth_file)
 FIRE_PHOTO_COUNT = 20
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"  # the sample plug-in and notebook
 
 
 def seed_examples(data_root: Path) -> None:
@@ -84,6 +85,14 @@ def main() -> int:
         api_keys=keys,
         data_root=data_root,
         artifact_root=artifact_root,
+        env={  # the samples' plug-in and notebook, unless other folders are set
+            "CONSTELLATION_PLUGINS_DIR": os.environ.get(
+                "CONSTELLATION_PLUGINS_DIR", str(SAMPLES / "plugins")
+            ),
+            "CONSTELLATION_NOTEBOOKS_DIR": os.environ.get(
+                "CONSTELLATION_NOTEBOOKS_DIR", str(SAMPLES / "notebooks")
+            ),
+        },
     )
     install_stop_handlers()
     seed_examples(stack.data_root)
@@ -94,6 +103,8 @@ def main() -> int:
             f"\n  Dagster UI  {stack.dagster_url}\n"
             f"  API         {stack.api_url}   (docs: {stack.api_url}/docs)\n"
             f"  data root   {stack.data_root}\n"
+            f"  plug-ins    {stack.extra_env['CONSTELLATION_PLUGINS_DIR']}\n"
+            f"  notebooks   {stack.extra_env['CONSTELLATION_NOTEBOOKS_DIR']}\n"
             f"  artifacts   {stack.artifact_root}\n"
             f"  logs        {stack.logs}\n",
             flush=True,

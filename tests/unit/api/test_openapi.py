@@ -14,13 +14,16 @@ from api.openapi import request_schemas
 from orchestrator.catalog import Catalog, Dataset, operation, validate
 from orchestrator.context import OperationContext
 from orchestrator.errors import InstructionsInvalid
-from orchestrator.operations import CATALOG
-from orchestrator.samples import load_samples
+from orchestrator.samples import load_samples, sample_catalog
+
+CATALOG = sample_catalog()  # the built-ins and the sample plug-in, as `make run` serves
 
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    return create_app(Settings(api_keys=[], allow_open_access=True)).openapi()
+    app = create_app(Settings(api_keys=[], allow_open_access=True))
+    app.state.catalog = CATALOG
+    return app.openapi()
 
 
 @pytest.fixture(scope="module")
