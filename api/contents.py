@@ -22,7 +22,7 @@ from api.run_views import RunReports
 from orchestrator.artifacts import MANIFEST, ArtifactStore, join
 from orchestrator.errors import UnsafePath
 from orchestrator.paths import relative_path, shown
-from orchestrator.report import RunDetail, StepStatus
+from orchestrator.report import DONE_STATES, RunDetail, StepStatus
 
 _INDEX = re.compile(r"\d+")
 _PATH = re.compile(r"instructions\[(\d+)\]")
@@ -74,7 +74,7 @@ class RunContents:
                 "/runs/{id}/artifacts); its summary is still at /runs/{id}/results"
             )
         step, output = find_instruction(detail, instruction)
-        if step.status != "succeeded":
+        if step.status not in DONE_STATES:
             raise ResultNotFound(f"{step.path} ({step.operation}) has no output: it {step.status}")
         key = (output or {}).get("artifact")
         if not isinstance(key, str):

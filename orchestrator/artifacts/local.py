@@ -58,6 +58,9 @@ class LocalStore(ArtifactStore):
                     left -= len(chunk)
                 yield chunk
 
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     def delete_run(self, run_id: str) -> None:
         folder = self.root / check_run_id(run_id)
         shutil.rmtree(folder, ignore_errors=True)

@@ -123,6 +123,10 @@ class ArtifactStore(ABC):
         return None
 
     @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the small file at `key` (e.g. a cache entry); nothing when there is none."""
+
+    @abstractmethod
     def delete_run(self, run_id: str) -> None:
         """Remove every artifact of the run, leaving the marker that says so."""
 
