@@ -65,6 +65,7 @@ class RunSummary(BaseModel):
     created_at: float
     started_at: float | None = None
     ended_at: float | None = None
+    rerun_of: str | None = Field(None, description="The run this one reruns, if it is a rerun.")
 
 
 class InstructionResult(BaseModel):
