@@ -135,7 +135,7 @@ def parse_and_execute_job(
             # What Dagster raises in the op when the run is terminated.
             interrupts=(dg.DagsterExecutionInterruptedError, KeyboardInterrupt),
             rerun_of=rerun_of,
-            use_cache=use_cache,
+            use_cache=use_cache and settings.cache,
         )
     results = outcome.run_results().model_dump(mode="json")
     metadata = {

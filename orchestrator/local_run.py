@@ -120,7 +120,7 @@ def run_instructions(
             emit=record,
             max_parallel=settings.max_parallel,
             rerun_of=rerun_of,
-            use_cache=use_cache,
+            use_cache=use_cache and settings.cache,
         )
     detail = outcome.detail
     return LocalRun(run_id, detail, detail.results(), dict(outcome.values), events)

@@ -36,6 +36,7 @@ def sources_stack(
 ) -> Iterator[Stack]:
     """A stack whose runs reach moto through its logging proxy, and the Drive server."""
     env = {
+        "CONSTELLATION_CACHE": "true",
         "CONSTELLATION_S3_ENDPOINT_URL": moto_server.proxy.url,
         "CONSTELLATION_S3_REGION": REGION,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
