@@ -7,18 +7,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.artifacts import LocalStore
+from orchestrator.artifacts import LocalCache, LocalStore, S3Store
 from orchestrator.cache import INDEX, CacheIndex
 from orchestrator.catalog import Dataset, operation
 from orchestrator.catalog.registry import pure
-from orchestrator.context import OperationContext
+from orchestrator.context import OperationContext, Services
 from orchestrator.errors import InstructionsInvalid, OperationError
 from orchestrator.local_run import LocalRun, run_instructions
+from orchestrator.resources import S3Resource
 from orchestrator.retention import forget_cached
 from testkit.dagster_stack import make_images
+from testkit.moto_server import MotoServer
 
 CALLS: list[str] = []  # what the plug-in operations below did, in order
 
@@ -275,3 +278,35 @@ def test_the_index_is_shared_through_the_store(tmp_path: Path, photos: list[Path
     found = index.lookup(key)
     assert found is not None and found.run_id == first.run_id
     assert found.artifact == nodes["instructions[0]"].artifact
+
+
+def test_workers_on_two_machines_share_the_cache_through_an_s3_store(
+    moto: MotoServer, tmp_path: Path, photos: list[Path]
+) -> None:
+    boto3.client("s3", endpoint_url=moto.url).create_bucket(Bucket="runs")
+
+    def machine(name: str) -> Services:
+        client = S3Resource(endpoint_url=moto.url).client()
+        cache = LocalCache(tmp_path / name, 50 * 2**20)  # each its own local copies
+        return Services(S3Store(client, "s3://runs/pre", cache), data_root=tmp_path / "data")
+
+    document = {
+        "instructions": [{"operation": "batch_formatted_data", "parameters": {"data": resized()}}]
+    }
+    first = run_instructions(document, services=machine("a"))
+    second = run_instructions(document, services=machine("b"))
+    batches = second.values["instructions[0]"]
+
+    assert {status for _, status in states(second)} == {"cached"}
+    assert {e.cached_from for e in second.events} == {first.run_id}
+    # machine b reads the files machine a made: a checkout downloads them
+    store_b = machine("b").artifacts
+    key = store_b.key_of(batches.root)  # type: ignore[attr-defined]
+    assert key is not None and key.startswith(f"{first.run_id}/")
+    folder = store_b.checkout(key)
+    assert sorted(p.name for p in (folder / "files").iterdir()) == [p.name for p in photos]
+
+    forget_cached(store_b, first.run_id)
+    store_b.delete_run(first.run_id)
+    third = run_instructions(document, services=machine("c"))
+    assert {status for _, status in states(third)} == {"succeeded"}
