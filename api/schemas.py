@@ -152,6 +152,8 @@ class OperationInfo(BaseModel):
     inputs: dict[str, list[str]] = Field(description="Parameters fed by nested instructions.")
     output: str
     cleanup: bool
+    cached: bool = Field(False, description="A later run may reuse its output (`cached`).")
+    side_effects: bool = Field(False, description="It changes something outside; never cached.")
     retry: dict[str, Any]
 
 

@@ -115,6 +115,8 @@ class Operation:
             "inputs": {name: [c.type_name for c in f.accepts] for name, f in self.inputs.items()},
             "output": self.output.type_name,
             "cleanup": self.cleanup,
+            "cached": self.cacheable,
+            "side_effects": self.side_effects,
             "retry": {
                 "max_attempts": self.retry.max_attempts,
                 "backoff_seconds": self.retry.backoff_seconds,
