@@ -8,19 +8,23 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.artifacts import LocalCache, LocalStore, S3Store
 from orchestrator.cache import INDEX, CacheIndex
-from orchestrator.catalog import Dataset, operation
+from orchestrator.catalog import Dataset, operation, validate
 from orchestrator.catalog.registry import pure
 from orchestrator.context import OperationContext, Services
 from orchestrator.errors import InstructionsInvalid, OperationError
+from orchestrator.execution import run_plan
 from orchestrator.local_run import LocalRun, run_instructions
+from orchestrator.operations import CATALOG
 from orchestrator.resources import S3Resource
 from orchestrator.retention import forget_cached
 from testkit.dagster_stack import make_images
+from testkit.fake_model_server import FakeModelServer
 from testkit.moto_server import MotoServer
 
 CALLS: list[str] = []  # what the plug-in operations below did, in order
@@ -310,3 +314,50 @@ def test_workers_on_two_machines_share_the_cache_through_an_s3_store(
     store_b.delete_run(first.run_id)
     third = run_instructions(document, services=machine("c"))
     assert {status for _, status in states(third)} == {"succeeded"}
+
+
+def test_model_inference_is_keyed_by_the_served_models_version(tmp_path: Path) -> None:
+    folder = tmp_path / "data" / "rows"
+    folder.mkdir(parents=True)
+    for index in range(3):
+        (folder / f"{index}.json").write_text(json.dumps([1.0, 2.0, 3.0, float(index)]))
+    version: list[str] = ["3"]
+
+    def versioned(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "GET" and request.url.path == "/v2/models/iris" and version:
+            body = {"name": "iris", "versions": version, "platform": "fake", "inputs": []}
+            return httpx.Response(200, json=body)
+        return None
+
+    server = FakeModelServer(intercept=versioned)
+    services = Services(
+        artifacts=LocalStore(tmp_path / "artifacts"),
+        data_root=tmp_path / "data",
+        model_server=server.client(),
+    )
+    rows = {"operation": "import_from_local", "parameters": {"path": "rows"}}
+    document = {
+        "instructions": [
+            {"operation": "deploy_model", "parameters": {"model": "iris"}},
+            {"operation": "model_inference", "parameters": {"model": "iris", "data": rows}},
+            {"operation": "delete_model", "parameters": {"model": "iris"}},
+        ]
+    }
+
+    def statuses_of(run_id: str) -> tuple[list[str], int]:
+        before = len(server.infer_batches)
+        outcome = run_plan(validate(document, CATALOG), CATALOG, services, run_id)
+        found = [i.status for i in outcome.detail.instructions]
+        return found, len(server.infer_batches) - before
+
+    first = statuses_of("r1")
+    same_version = statuses_of("r2")
+    version[0] = "4"
+    new_version = statuses_of("r3")
+    version.clear()  # a model that names no version
+    unversioned = [statuses_of("r4"), statuses_of("r5")]
+
+    assert first == (["succeeded"] * 3, 1)
+    assert same_version == (["succeeded", "cached", "succeeded"], 0)  # deploy, delete: run
+    assert new_version == (["succeeded"] * 3, 1)
+    assert unversioned == [(["succeeded"] * 3, 1)] * 2
