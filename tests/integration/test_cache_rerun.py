@@ -7,6 +7,8 @@ moto (`moto.proxy.seen`) and the loopback Drive server (`drive_server.state.requ
 from __future__ import annotations
 
 import io
+import json
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -202,3 +204,25 @@ def test_a_changed_drive_file_is_downloaded_again(
     assert statuses(cached) == ["cached"]
     assert len(asked_when_cached) == 1 and "alt=media" not in asked_when_cached[0][0]
     assert statuses(changed) == ["succeeded"] and drive_server.media_ranges
+
+
+def test_constellation_rerun_waits_for_the_new_run(
+    sources_stack: Stack, api: ApiClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.main import main
+    from testkit.dagster_stack import API_KEY, make_images
+
+    folder = f"late-{uuid.uuid4().hex[:8]}"
+    pipeline = [resize({"operation": "import_from_local", "parameters": {"path": folder}})]
+    failed = run(api, pipeline)
+    assert failed["status"] == "FAILURE"
+    make_images(sources_stack.data_root / folder, 2, size=(64, 48))
+    capsys.readouterr()
+
+    options = ["--api-url", sources_stack.api_url, "--api-key", API_KEY]
+    code = main([*options, "rerun", failed["run_id"], "--wait", "--json"])
+    detail = json.loads(capsys.readouterr().out)
+
+    assert code == 0
+    assert detail["status"] == "SUCCESS" and detail["rerun_of"] == failed["run_id"]
+    assert statuses(detail) == ["succeeded"]
