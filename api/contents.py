@@ -23,7 +23,7 @@ from api.run_views import RunReports
 from orchestrator.artifacts import MANIFEST, ArtifactStore, join
 from orchestrator.errors import UnsafePath
 from orchestrator.paths import relative_path, shown
-from orchestrator.report import RunDetail, StepStatus
+from orchestrator.report import DONE_STATES, RunDetail, StepStatus
 from orchestrator.retention import artifacts_removed
 
 _INDEX = re.compile(r"\d+")
@@ -73,7 +73,7 @@ class RunContents:
         check_artifacts_kept(await self.reports.check(run_id))
         detail = await self.reports.detail(run_id)
         step, output = find_instruction(detail, instruction)
-        if step.status != "succeeded":
+        if step.status not in DONE_STATES:
             raise ResultNotFound(f"{step.path} ({step.operation}) has no output: it {step.status}")
         key = (output or {}).get("artifact")
         if not isinstance(key, str):

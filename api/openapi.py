@@ -104,6 +104,12 @@ def request_schemas(catalog: Catalog) -> dict[str, Any]:
                     "description": 'Names this instruction, so that {"ref": ID} elsewhere '
                     "uses its output.",
                 },
+                "cache": {
+                    "type": "boolean",
+                    "default": True,
+                    "description": "false: run it even when an earlier run made the same "
+                    "output (same inputs, parameters and source version).",
+                },
             },
             "required": ["operation", "parameters"] if params.get("required") else ["operation"],
             "additionalProperties": False,

@@ -39,6 +39,7 @@ from orchestrator.errors import InstructionsInvalid
 from orchestrator.events import InstructionEvent, parse_message, parse_plan
 from orchestrator.plan import Plan
 from orchestrator.report import TERMINAL_RUN_STATUSES, RunDetail, RunFold, RunSummary
+from orchestrator.rerun import RERUN_OF_TAG
 
 # What Dagster says when something outside the run failed it; the cause came just before.
 GENERIC_RUN_FAILURES = (
@@ -65,7 +66,7 @@ RUN_STATUS_LINES = {
 @dataclass(frozen=True)
 class StreamEvent:
     """One Server-Sent Event of a run: `run` (a status change), `instruction` (started,
-    succeeded, failed, skipped, retrying, and cached later), `progress`, and last `end`
+    succeeded, cached, failed, skipped, retrying), `progress`, and last `end`
     (the terminal status and the run's error)."""
 
     id: str
@@ -108,6 +109,7 @@ def summary_of(record: RunRecord) -> RunSummary:
         created_at=record.created_at,
         started_at=record.started_at,
         ended_at=record.ended_at,
+        rerun_of=record.tags.get(RERUN_OF_TAG),
     )
 
 

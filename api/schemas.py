@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import Problem
 from orchestrator.report import (
@@ -36,6 +36,8 @@ __all__ = [
     "PlannedInstruction",
     "PlannedRef",
     "Problem",
+    "RerunRequest",
+    "RerunResponse",
     "RunDetail",
     "RunList",
     "RunResults",
@@ -78,6 +80,26 @@ class ErrorBody(BaseModel):
 class ExecuteResponse(BaseModel):
     run_id: str
     status_url: str
+
+
+class RerunRequest(BaseModel):
+    """What a rerun runs again: `failure` (reuse what the old run finished) or `all`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: Literal["failure", "all"] = Field(
+        "failure",
+        alias="from",
+        description="failure: reuse each instruction the old run finished whose artifacts "
+        "are still there, run the rest; all: run every instruction again, without the cache.",
+    )
+
+
+class RerunResponse(ExecuteResponse):
+    rerun_of: str = Field(description="The run this one reruns.")
+    from_: Literal["failure", "all"] = Field(alias="from")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
 class PlannedRef(BaseModel):
@@ -130,6 +152,8 @@ class OperationInfo(BaseModel):
     inputs: dict[str, list[str]] = Field(description="Parameters fed by nested instructions.")
     output: str
     cleanup: bool
+    cached: bool = Field(False, description="A later run may reuse its output (`cached`).")
+    side_effects: bool = Field(False, description="It changes something outside; never cached.")
     retry: dict[str, Any]
 
 

@@ -23,6 +23,7 @@ from api.schemas import (
     ExecuteResponse,
     OperationList,
     Problem,
+    RerunResponse,
     RunDetail,
     RunList,
     RunResults,
@@ -210,6 +211,10 @@ class ConstellationClient:
         except httpx.TransportError as exc:
             raise ApiUnreachable(f"download of {url} from {self.base_url} broke ({exc})") from exc
         return written
+
+    def rerun(self, run_id: str, mode: str = "failure") -> RerunResponse:
+        body = self._call("POST", f"/runs/{run_id}/rerun", json={"from": mode})
+        return RerunResponse.model_validate(body)
 
     def cancel(self, run_id: str) -> CancelResponse:
         return CancelResponse.model_validate(self._call("POST", f"/runs/{run_id}/cancel"))

@@ -21,6 +21,7 @@ from orchestrator.report import TERMINAL_RUN_STATUSES
 
 STYLES = {
     "succeeded": "green",
+    "cached": "green",
     "SUCCESS": "bold green",
     "failed": "red",
     "FAILURE": "bold red",

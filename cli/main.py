@@ -243,6 +243,48 @@ def results(
 
 @cli.command()
 @click.argument("run_id")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Run every instruction again (and read no cache); default: from the failure.",
+)
+@click.option("--wait", "-w", is_flag=True, help="Follow the new run until it ends.")
+@json_option
+@pass_settings
+def rerun(settings: Settings, run_id: str, everything: bool, wait: bool, as_json: bool) -> int:
+    """Run RUN_ID's instructions again as a new run; print its id. From the failure, what
+    the old run finished (and still has the artifacts of) is reused and shows `cached`."""
+    display = Display()
+    with settings.client() as client:
+        started = client.rerun(run_id, "all" if everything else "failure")
+        if not wait:
+            if as_json:
+                display.json(started.model_dump(mode="json", by_alias=True))
+            else:
+                display.line(started.run_id)
+            return EXIT_OK
+        click.echo(f"started run {started.run_id}, a rerun of {run_id}", err=True)
+        new_run = started.run_id
+        try:
+            detail = follow_events(
+                lambda: client.run(new_run),
+                lambda after: client.events(new_run, after),
+                None if as_json else display,
+                0.5,
+            )
+        except KeyboardInterrupt:
+            click.echo(
+                f"\nstopped following; the run goes on: constellation status {new_run}", err=True
+            )
+            return EXIT_INTERRUPTED
+    if as_json:
+        display.json(detail.model_dump(mode="json"))
+    return EXIT_BY_STATUS.get(detail.status, EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("run_id")
 @json_option
 @pass_settings
 def cancel(settings: Settings, run_id: str, as_json: bool) -> None:

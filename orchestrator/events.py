@@ -23,8 +23,9 @@ from orchestrator.plan import Plan
 MARKER = "constellation-event: "
 PLAN_MARKER = "constellation-plan: "
 
-# "progress" carries done/total/unit and changes no status; "cached" comes with the cache.
-EventKind = Literal["started", "succeeded", "failed", "skipped", "retrying", "progress"]
+# "progress" carries done/total/unit and changes no status; "cached": an earlier run's output
+# was reused (orchestrator/cache.py), `cached_from` names that run.
+EventKind = Literal["started", "succeeded", "failed", "skipped", "retrying", "progress", "cached"]
 
 
 class InstructionEvent(BaseModel):
@@ -43,6 +44,7 @@ class InstructionEvent(BaseModel):
     done: int | None = None
     total: int | None = None
     unit: str | None = None
+    cached_from: str | None = None  # kind "cached": the run whose output was reused
 
     def headline(self) -> str:
         """One sentence, e.g. `instructions[1] model_inference succeeded in 2.31 s:
@@ -55,6 +57,8 @@ class InstructionEvent(BaseModel):
             text += f" (attempt {self.attempt})"
         if self.duration_s is not None:
             text += f" in {self.duration_s:.2f} s"
+        if self.cached_from is not None:
+            text += f" (the output of run {self.cached_from})"
         if self.error:
             text += f": {self.error}"
         elif self.output:

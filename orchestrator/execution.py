@@ -9,7 +9,11 @@
   run again at its turn;
 - after a failure the later top-level instructions are skipped, except cleanup
   operations, which always run, also when the run is interrupted;
-- the outcome carries the first error.
+- the outcome carries the first error;
+- a node an earlier run already made is reused, not run (event "cached"): in a rerun
+  from failure (`rerun_of`), each node the earlier run finished whose artifacts are still
+  there; in any run, a node whose cache key (orchestrator/cache.py) has an entry.
+  Operations with side effects always run.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.artifacts import check_run_id
-from orchestrator.catalog.registry import Catalog
+from orchestrator.cache import CacheIndex, NodeRecord, Reused, node_key
+from orchestrator.catalog.registry import Catalog, Operation
 from orchestrator.catalog.values import Value
 from orchestrator.context import OperationContext, ProgressThrottle, Services
 from orchestrator.errors import Canceled, ConstellationError, NodeFailed, TransientError
@@ -72,6 +77,8 @@ def run_plan(
     log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     max_parallel: int = 4,
     interrupts: tuple[type[BaseException], ...] = INTERRUPTS,
+    rerun_of: str | None = None,
+    use_cache: bool = True,
 ) -> RunOutcome:
     """Execute `plan` with `services`; every event goes to `emit` as it happens.
 
@@ -80,6 +87,8 @@ def run_plan(
     manager to close its connectors). A failing instruction does not raise: the
     outcome says FAILURE; `interrupts` (and `Canceled`) cancel the run, which
     runs the remaining cleanup operations, writes results.json and re-raises.
+    `rerun_of`: an earlier run of the same plan whose finished nodes are reused;
+    `use_cache=False` runs every node (its outputs still enter the cache).
     """
     executor = PlanExecutor(
         plan,
@@ -90,6 +99,8 @@ def run_plan(
         log=log,
         max_parallel=max_parallel,
         interrupts=interrupts,
+        rerun_of=rerun_of,
+        use_cache=use_cache,
     )
     return executor.run()
 
@@ -116,6 +127,8 @@ class PlanExecutor:
         log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
         max_parallel: int = 4,
         interrupts: tuple[type[BaseException], ...] = INTERRUPTS,
+        rerun_of: str | None = None,
+        use_cache: bool = True,
     ):
         self.plan = plan
         self.catalog = catalog
@@ -132,6 +145,12 @@ class PlanExecutor:
         self._index = {node_id: i for i, node_id in enumerate(plan.nodes)}
         self._outputs: dict[str, Value] = {}  # every node that ran, once: shared outputs
         self._failures: dict[str, NodeFailed] = {}  # every node that failed
+        self.index = CacheIndex(services.artifacts)
+        self.use_cache = use_cache
+        self.rerun_of = rerun_of
+        self._earlier = self.index.read_nodes(rerun_of) if rerun_of else {}
+        self._keys: dict[str, str | None] = {}  # node -> its cache key, once it finished
+        self._finished: dict[str, NodeRecord] = {}  # node -> where its output is (nodes.json)
 
     def run(self) -> RunOutcome:
         progress = _Progress()
@@ -283,9 +302,19 @@ class PlanExecutor:
     def _attempts(self, node: PlanNode, arguments: dict[str, Any]) -> Value:
         op = self.catalog[node.operation]
         params = op.params.model_validate(arguments)
+        started = time.perf_counter()
+        reused, cache_key = self._reused(node, op, params)
+        if reused is not None:
+            self._event(
+                "cached",
+                node,
+                duration_s=time.perf_counter() - started,
+                output=published_summary(reused.value, reused.artifact),
+                cached_from=reused.run_id,
+            )
+            return reused.value
         attempt = 1
         self._event("started", node)
-        started = time.perf_counter()
 
         def progress(done: int, total: int | None, unit: str) -> None:
             self._event("progress", node, attempt=attempt, done=done, total=total, unit=unit)
@@ -322,6 +351,7 @@ class PlanExecutor:
                 self.log.exception("%s %s raised", node.id, node.operation)
                 raise self._failed(node, started, attempt, f"{type(exc).__name__}: {exc}") from exc
             else:
+                self._finish(node, key, cache_key)
                 self._event(
                     "succeeded",
                     node,
@@ -330,6 +360,74 @@ class PlanExecutor:
                     output=published_summary(value, key),
                 )
                 return value
+
+    def _reused(
+        self, node: PlanNode, op: Operation, params: Any
+    ) -> tuple[Reused | None, str | None]:
+        """An earlier output to use instead of running the node (its artifacts still there),
+        and the node's cache key (None: it has none)."""
+        if op.side_effects:
+            return None, None
+        earlier = self._earlier.get(node.id)
+        if earlier is not None and earlier.operation == node.operation and self.rerun_of:
+            reused = self.index.reuse(earlier.artifact, self.rerun_of)
+            if reused is not None:
+                self._finish(node, reused.artifact, earlier.key)
+                return reused, earlier.key
+        key = self._cache_key(node, op, params)
+        if key is None or not self.use_cache:
+            return None, key
+        try:
+            reused = self.index.lookup(key)
+        except ConstellationError as exc:  # an unreadable index is a miss, not a failure
+            self.log.warning("%s: cache lookup failed: %s", node.id, exc)
+            return None, key
+        if reused is None or reused.run_id == self.run_id:  # within a run, refs share
+            return None, key
+        self._finish(node, reused.artifact, key)
+        return reused, key
+
+    def _cache_key(self, node: PlanNode, op: Operation, params: Any) -> str | None:
+        """The node's cache key, or None: not cacheable, `"cache": false`, an input without
+        a key, or a source that cannot tell its version."""
+        if op.cache_key is None or not node.cache:
+            return None
+        inputs: dict[str, Any] = {}
+        for name, fed in node.inputs.items():
+            keys = [self._keys.get(child) for child in ([fed] if isinstance(fed, str) else fed)]
+            if any(key is None for key in keys):
+                return None
+            inputs[name] = keys[0] if isinstance(fed, str) else keys
+        context = OperationContext(
+            run_id=self.run_id,
+            node_id=node.id,
+            folder=self.services.artifacts.run_folder(self.run_id),
+            services=self.services,
+            log=self.log,
+            cancelled=self.cancelled,
+        )
+        try:
+            source = op.cache_key(params, context)
+        except ConstellationError as exc:  # the operation itself will say what is wrong
+            self.log.info("%s: no cache key (%s)", node.id, exc)
+            return None
+        if source is None:
+            return None
+        parameters = params.model_dump(mode="json", exclude=set(node.inputs))
+        return node_key(op, parameters, inputs, source)
+
+    def _finish(self, node: PlanNode, artifact: str, cache_key: str | None) -> None:
+        """Record where the node's output is; a new output with a key enters the cache."""
+        self._keys[node.id] = cache_key
+        self._finished[node.id] = NodeRecord(
+            operation=node.operation, artifact=artifact, key=cache_key
+        )
+        if cache_key is None or artifact.split("/", 1)[0] != self.run_id:
+            return
+        try:
+            self.index.record(cache_key, artifact, self.run_id, node.id, node.operation)
+        except ConstellationError as exc:  # the run goes on; only the next one misses
+            self.log.warning("%s: cache entry not written: %s", node.id, exc)
 
     def _failed(self, node: PlanNode, started: float, attempt: int, error: str) -> NodeFailed:
         message = f"{node.id} ({node.operation}): {error}"
@@ -354,6 +452,7 @@ class PlanExecutor:
     def _write_results(self, outcome: RunOutcome) -> None:
         body = outcome.run_results().model_dump_json(indent=2).encode()
         self.services.artifacts.write_bytes(f"{check_run_id(self.run_id)}/{RESULTS_FILE}", body)
+        self.index.write_nodes(self.run_id, dict(self._finished))
 
 
 def published_summary(value: Value, key: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from orchestrator.execution import run_plan
 from orchestrator.operations import CATALOG
 from orchestrator.plan import Plan, PlanNode
 from orchestrator.report import RunDetail
+from orchestrator.rerun import rerun_options
 from orchestrator.resources import (
     ArtifactStoreResource,
     DataRootResource,
@@ -112,6 +113,7 @@ def parse_and_execute_job(
     """Execute the plan: nested first, top level in order, cleanup always."""
     settings = OrchestratorSettings()
     lock = threading.Lock()
+    rerun_of, use_cache = rerun_options(context.run.tags)
 
     def emit(event: InstructionEvent) -> None:
         with lock:
@@ -135,6 +137,8 @@ def parse_and_execute_job(
             max_parallel=settings.max_parallel,
             # What Dagster raises in the op when the run is terminated.
             interrupts=(dg.DagsterExecutionInterruptedError, KeyboardInterrupt),
+            rerun_of=rerun_of,
+            use_cache=use_cache and settings.cache,
         )
     results = outcome.run_results().model_dump(mode="json")
     metadata = {

@@ -79,6 +79,8 @@ def run_instructions(
     services: Services | None = None,
     on_event: Callable[[InstructionEvent], None] | None = None,
     run_id: str | None = None,
+    rerun_of: str | None = None,
+    use_cache: bool = True,
 ) -> LocalRun:
     """Validate and run `instructions` (the document POST /execute takes) in this process.
 
@@ -87,7 +89,9 @@ def run_instructions(
     server are configured from the environment too, unless `services` is given.
     `operations` are added to the catalog for this run. Invalid instructions
     raise `InstructionsInvalid` with every problem; a failing instruction does
-    not raise: the run's `status` is FAILURE and `error` says why.
+    not raise: the run's `status` is FAILURE and `error` says why. `rerun_of` reuses
+    what that earlier run (of the same instructions) finished; `use_cache=False` reads
+    no earlier output from the cache (orchestrator/rerun.py, orchestrator/cache.py).
     """
     settings = OrchestratorSettings()
     catalog = catalog_with(operations)
@@ -109,7 +113,14 @@ def run_instructions(
         if own_services:  # the caller's services stay open for the caller
             closing.enter_context(services)
         outcome = run_plan(
-            plan, catalog, services, run_id, emit=record, max_parallel=settings.max_parallel
+            plan,
+            catalog,
+            services,
+            run_id,
+            emit=record,
+            max_parallel=settings.max_parallel,
+            rerun_of=rerun_of,
+            use_cache=use_cache and settings.cache,
         )
     detail = outcome.detail
     return LocalRun(run_id, detail, detail.results(), dict(outcome.values), events)

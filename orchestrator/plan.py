@@ -48,6 +48,7 @@ class PlanNode(BaseModel):
     literals: dict[str, Any]
     inputs: Inputs  # parameter -> the node feeding it (a list parameter: the nodes, in order)
     label: str | None = None  # the document's "id" of this instruction, by which refs name it
+    cache: bool = True  # the document's "cache": false opts out of reusing earlier outputs
 
     def edges(self) -> Iterator[tuple[str, int | None, str]]:
         """(parameter, index in a list parameter or None, node feeding it), in order."""

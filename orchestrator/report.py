@@ -23,9 +23,11 @@ from orchestrator.plan import Plan, PlanNode
 TERMINAL_RUN_STATUSES: frozenset[str] = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 
 InstructionState = Literal[
-    "pending", "running", "succeeded", "failed", "skipped", "canceled", "retrying"
+    "pending", "running", "succeeded", "cached", "failed", "skipped", "canceled", "retrying"
 ]
 UNFINISHED = frozenset({"pending", "running", "retrying"})
+# The states with an output: it ran, or an earlier run's output was reused.
+DONE_STATES: frozenset[str] = frozenset({"succeeded", "cached"})
 
 
 class InputLink(BaseModel):
@@ -63,6 +65,7 @@ class RunSummary(BaseModel):
     created_at: float
     started_at: float | None = None
     ended_at: float | None = None
+    rerun_of: str | None = Field(None, description="The run this one reruns, if it is a rerun.")
 
 
 class InstructionResult(BaseModel):
@@ -133,9 +136,11 @@ class _Step:
             self.status = event.kind
             self.ended_at = event.at
             self.attempts = max(self.attempts, event.attempt)
-            self.error = event.error if event.kind != "succeeded" else None
-            if event.kind == "succeeded":
+            self.error = event.error if event.kind not in DONE_STATES else None
+            if event.kind in DONE_STATES:
                 self.output = event.output
+            if event.kind == "cached":
+                self.started_at = self.started_at or event.at - (event.duration_s or 0.0)
 
     def status_of(self, node: PlanNode, plan: Plan) -> StepStatus:
         return StepStatus(
@@ -149,7 +154,7 @@ class _Step:
             duration_s=_duration(self.started_at, self.ended_at),
             attempts=self.attempts,
             error=self.error,
-            output=self.output if self.status == "succeeded" else None,
+            output=self.output if self.status in DONE_STATES else None,
         )
 
 
@@ -226,7 +231,7 @@ class RunFold:
             status.status = "failed"
             status.error = f"{blocker} ({plan.nodes[blocker].operation}): {failed.error}"
             status.ended_at = failed.ended_at
-        if status.status == "succeeded":
+        if status.status in DONE_STATES:
             status.output = self._steps[root].output
         if run_status in TERMINAL_RUN_STATUSES:
             status.status = _ended(status.status, run_status)

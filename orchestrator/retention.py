@@ -2,9 +2,10 @@
 
 A run's artifacts are removed once it ended more than CONSTELLATION_ARTIFACT_RETENTION_DAYS
 ago (the daily `artifact_retention` schedule) or when asked (`DELETE /runs/{id}/artifacts`);
-never while the run is not in a terminal state. Removal tags the run in the Dagster
-instance (`constellation/artifacts=removed`), which every reader of a run can see whatever
-the store, so the results endpoints answer 410 Gone rather than a missing file.
+never while the run is not in a terminal state; the cache entries it recorded go first.
+Removal tags the run in the Dagster instance (`constellation/artifacts=removed`), which
+every reader of a run can see whatever the store, so the results endpoints answer 410 Gone
+rather than a missing file.
 
 Dagster is imported inside the functions: the API imports `artifacts_removed` only.
 """
@@ -86,5 +87,16 @@ def remove_run_artifacts(instance: DagsterInstance, store: RunArtifacts, run_id:
         raise OperationError(
             f"run {run_id!r} is {run.status.value}: its artifacts are removed only once it ended"
         )
+    forget_cached(store, run_id)
     store.delete_run(run_id)
     instance.add_run_tags(run_id, {ARTIFACTS_TAG: REMOVED})
+
+
+def forget_cached(store: RunArtifacts, run_id: str) -> None:
+    """Cache entries go with the artifacts: drop those the run recorded (orchestrator/cache.py),
+    so no later run is offered its outputs. A hit checks the artifact anyway."""
+    from orchestrator.artifacts import ArtifactStore
+    from orchestrator.cache import CacheIndex
+
+    if isinstance(store, ArtifactStore):
+        CacheIndex(store).forget_run(run_id)

@@ -59,6 +59,11 @@ class OrchestratorSettings(TreeLimits):
 
     workers: int = Field(2, ge=1, description="Threads for CPU-bound work in one operation.")
     max_parallel: int = Field(4, ge=1, description="Nested instructions run at once.")
+    cache: bool = Field(
+        True,
+        description="Reuse an earlier run's output of the same instruction (same inputs, "
+        "parameters and source version: orchestrator/cache.py); false: every run runs all.",
+    )
     # Archive extraction (orchestrator/archives.py).
     archive_max_entries: int = Field(
         ArchiveLimits.max_entries,

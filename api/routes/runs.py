@@ -11,11 +11,14 @@ from fastapi.responses import StreamingResponse
 from api.contents import check_artifacts_kept
 from api.deps import CatalogDep, DagsterDep, SettingsDep
 from api.errors import ApiError, DagsterError, InvalidRequest, RunNotEnded
+from api.reruns import rerun
 from api.run_views import RunReports, StreamEvent, order_of, summary_of
 from api.schemas import (
     ArtifactsRemoval,
     CancelResponse,
     ErrorBody,
+    RerunRequest,
+    RerunResponse,
     RunDetail,
     RunList,
     RunResults,
@@ -128,9 +131,10 @@ async def delete_artifacts(
 EVENTS_DESCRIPTION = """Server-Sent Events (`text/event-stream`) of the run as it goes:
 
 - `run`: a status change, `{"run_id", "status", "at"}` (QUEUED, STARTING, STARTED, CANCELING);
-- `instruction`: an instruction `started`, `succeeded` (with its output summary), `failed`,
-  `skipped` or `retrying`: `{"kind", "path", "operation", "root", "at", "duration_s", "error",
-  "output", ...}`;
+- `instruction`: an instruction `started`, `succeeded` (with its output summary), `cached`
+  (an earlier run's output reused, `cached_from` names that run), `failed`, `skipped` or
+  `retrying`: `{"kind", "path", "operation", "root", "at", "duration_s", "error", "output",
+  ...}`;
 - `progress`: how far a long operation is, `{"path", "operation", "done", "total", "unit"}`,
   a few a second at most;
 - `end`: the terminal status and the run's error, `{"run_id", "status", "error"}`; then the
@@ -202,3 +206,32 @@ async def cancel_run(run_id: str, dagster: DagsterDep) -> CancelResponse:
     await dagster.terminate_run(run_id)
     record = await dagster.get_run(run_id)
     return CancelResponse(run_id=run_id, status=record.status)
+
+
+@router.post(
+    "/{run_id}/rerun",
+    status_code=201,
+    response_model=RerunResponse,
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorBody, "description": "The run has not ended"},
+        422: {"model": ErrorBody, "description": "Its instructions no longer validate"},
+        503: {"model": ErrorBody, "description": "Dagster cannot be reached; nothing started"},
+    },
+)
+async def rerun_run(
+    run_id: str,
+    response: Response,
+    dagster: DagsterDep,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    body: RerunRequest | None = None,
+) -> RerunResponse:
+    """Run an ended run's instructions again as a new run tagged `constellation/rerun-of`.
+    From failure (the default) each instruction the old run finished whose artifacts are
+    still there is reused (`cached`); `{"from": "all"}` runs every one again. Operations
+    with side effects (deploy_model, delete_model, export_to_s3) always run again."""
+    mode = (body or RerunRequest()).from_
+    new_run = await rerun(dagster, catalog, settings.limits, run_id, mode)
+    response.headers["Location"] = f"/runs/{new_run}"
+    return RerunResponse(run_id=new_run, status_url=f"/runs/{new_run}", rerun_of=run_id, from_=mode)

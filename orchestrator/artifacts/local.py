@@ -57,5 +57,8 @@ class LocalStore(ArtifactStore):
                     left -= len(chunk)
                 yield chunk
 
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     def delete_run(self, run_id: str) -> None:
         shutil.rmtree(self.root / check_run_id(run_id), ignore_errors=True)

@@ -115,6 +115,9 @@ class S3Store(ArtifactStore):
     def presigned_url(self, key: str, media_type: str, seconds: int) -> str | None:
         return self.client.presigned_get(self.bucket, self.object_key(key), media_type, seconds)
 
+    def delete(self, key: str) -> None:
+        self.client.delete_prefix(self.bucket, self.object_key(key))  # a key is its own prefix
+
     def delete_run(self, run_id: str) -> None:
         run_id = check_run_id(run_id)
         self.client.delete_prefix(self.bucket, self.object_key(run_id) + "/")

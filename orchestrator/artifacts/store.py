@@ -122,6 +122,10 @@ class ArtifactStore(ABC):
         return None
 
     @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the small file at `key` (e.g. a cache entry); nothing when there is none."""
+
+    @abstractmethod
     def delete_run(self, run_id: str) -> None:
         """Remove every artifact of the run (the run's `constellation/artifacts=removed`
         tag, orchestrator/retention.py, is what says so to readers)."""

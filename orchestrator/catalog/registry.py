@@ -23,6 +23,16 @@ from orchestrator.retry import backoff
 if TYPE_CHECKING:
     from orchestrator.context import OperationContext
 
+# An operation's `cache_key(params, ctx)` says how its output is keyed across runs
+# (orchestrator/cache.py): the version of what it reads from outside (an S3 ETag, a Drive
+# md5Checksum, file sizes and mtimes, a model version) as JSON, "" when its output follows
+# from its parameters and inputs alone, None when it cannot tell (then it runs).
+
+
+def pure(params: Any, ctx: OperationContext) -> str:
+    """The cache key of an operation whose output follows from its parameters and inputs."""
+    return ""
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -71,6 +81,14 @@ class Operation:
     fn: Callable[[Any, OperationContext], Value] = field(repr=False)
     cleanup: bool = False
     retry: RetryPolicy = RetryPolicy()
+    # Cached across runs when set (see `pure`); never with side effects.
+    cache_key: Callable[[Any, OperationContext], Any] | None = field(default=None, repr=False)
+    side_effects: bool = False  # it changes something outside (deploys, deletes, uploads)
+    cache_version: str = "1"  # raise it when a change of the code changes the output
+
+    @property
+    def cacheable(self) -> bool:
+        return self.cache_key is not None and not self.side_effects
 
     @cached_property
     def inputs(self) -> dict[str, InputField]:
@@ -97,6 +115,8 @@ class Operation:
             "inputs": {name: [c.type_name for c in f.accepts] for name, f in self.inputs.items()},
             "output": self.output.type_name,
             "cleanup": self.cleanup,
+            "cached": self.cacheable,
+            "side_effects": self.side_effects,
             "retry": {
                 "max_attempts": self.retry.max_attempts,
                 "backoff_seconds": self.retry.backoff_seconds,
@@ -121,8 +141,16 @@ def operation(
     output: type[Value],
     cleanup: bool = False,
     retry: RetryPolicy = RetryPolicy(),
+    cache_key: Callable[[Any, OperationContext], Any] | None = None,
+    side_effects: bool = False,
+    cache_version: str = "1",
 ) -> Callable[[Callable[..., Value]], Operation]:
-    """Declare a function as an operation. Its docstring is the description."""
+    """Declare a function as an operation. Its docstring is the description.
+
+    `cache_key` (e.g. `pure`) lets a run reuse an earlier run's output; an operation with
+    `side_effects` is never cached nor reused."""
+    if cache_key is not None and side_effects:
+        raise ValueError(f"operation {name!r} has side effects: it cannot have a cache key")
 
     def declare(fn: Callable[..., Value]) -> Operation:
         first = next(iter(inspect.signature(fn).parameters.values()))
@@ -135,6 +163,9 @@ def operation(
             fn=fn,
             cleanup=cleanup,
             retry=retry,
+            cache_key=cache_key,
+            side_effects=side_effects,
+            cache_version=cache_version,
         )
 
     return declare

@@ -93,6 +93,7 @@ class _Draft:
     literals: dict[str, Any]
     inputs: dict[str, Any]  # parameter -> path, or a list of paths; None where a ref goes
     label: str | None
+    cache: bool = True  # the instruction's "cache" (false: never reuse an earlier run's output)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class _Validator:
                 literals=draft.literals,
                 inputs=draft.inputs,
                 label=draft.label,
+                cache=draft.cache,
             )
             for path, draft in self.drafts.items()
         }
@@ -217,7 +219,7 @@ class _Validator:
                 path, "expected an instruction", INSTRUCTION_SHAPE, describe_received(value)
             )
             return []
-        for key in sorted(set(value) - {"operation", "parameters", "id"}):
+        for key in sorted(set(value) - {"operation", "parameters", "id", "cache"}):
             self.problem(
                 f"{path}.{key}",
                 f"unknown key '{key}' in an instruction",
@@ -245,6 +247,7 @@ class _Validator:
             return list(reversed(nested))
         self.operations[path] = op.name
         draft = _Draft(op.name, {}, {}, label)
+        draft.cache = self._cache(value, path)
         self.drafts[path] = draft
         literals = self._check_parameters(op, parameters, path, depth, draft, nested)
         draft.literals = literals
@@ -267,6 +270,21 @@ class _Validator:
                 f"'{label}'",
             )
         return label
+
+    def _cache(self, value: dict[str, Any], path: str) -> bool:
+        """The instruction's "cache" flag: true unless it says false."""
+        if "cache" not in value:
+            return True
+        cache = value["cache"]
+        if not isinstance(cache, bool):
+            self.problem(
+                f"{path}.cache",
+                "expected true or false",
+                "a boolean (false: run it even if an earlier run made the same output)",
+                describe_received(cache),
+            )
+            return True
+        return cache
 
     def _operation(self, name: Any, path: str) -> Operation | None:
         if not isinstance(name, str):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.archives import is_archive_name
@@ -32,9 +34,22 @@ class ImportFromGoogleDriveParams(BaseModel):
     )
 
 
+def drive_version(params: ImportFromGoogleDriveParams, ctx: OperationContext) -> Any:
+    """The cache key's source version: the file's md5Checksum, size, name and type (one
+    metadata request); None for a file without a checksum (e.g. a Google Doc)."""
+    drive = ctx.services.drive
+    if drive is None:
+        raise OperationError("Google Drive is not configured on this server")
+    found = drive.metadata(params.file_id)
+    if found.md5 is None:
+        return None
+    return [found.md5, found.size, found.name, found.mime_type]
+
+
 @operation(
     name="import_from_google_drive",
     output=Dataset,
+    cache_key=drive_version,
     # Once more for a download whose size or MD5 is wrong; the connector retries each request.
     retry=RetryPolicy(max_attempts=2, backoff_seconds=1.0),
 )

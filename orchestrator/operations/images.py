@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.catalog.registry import operation
+from orchestrator.catalog.registry import operation, pure
 from orchestrator.catalog.values import DataItem, Dataset
 from orchestrator.concurrency import ordered_map
 from orchestrator.context import OperationContext
@@ -66,7 +66,7 @@ def resize_file(source: Path, target: Path, params: ResizeImageParams) -> str:
     return Image.MIME.get(fmt, "application/octet-stream")
 
 
-@operation(name="resize_image", output=Dataset)
+@operation(name="resize_image", output=Dataset, cache_key=pure)
 def resize_image(params: ResizeImageParams, ctx: OperationContext) -> Dataset:
     """Resize every image of a data set to width x height, keeping names and order."""
     writer = ctx.dataset_writer()

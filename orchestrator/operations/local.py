@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -73,7 +73,29 @@ def resolve_under(root: Path, path: str) -> Path:
         raise PathOutsideDataRoot(f"path {path!r} resolves outside the data root") from exc
 
 
-@operation(name="import_from_local", output=Dataset)
+def local_version(params: ImportFromLocalParams, ctx: OperationContext) -> list[Any]:
+    """The cache key's source version: each file's name, size and mtime (ns), in order."""
+    root = ctx.services.data_root
+    if root is None:
+        raise OperationError("no data root is configured (set CONSTELLATION_DATA_ROOT)")
+    base = root.resolve()
+    source = resolve_under(base, params.path)
+    if source.is_file():
+        files = [(source, source.name)]
+    elif source.is_dir():
+        files = [
+            (p, p.relative_to(source).as_posix()) for p in sorted(source.rglob("*")) if p.is_file()
+        ]
+    else:
+        raise OperationError(f"path {params.path!r} does not exist under the data root")
+    version: list[Any] = []
+    for file, name in files:
+        found = file.stat()  # follows links, as the import does
+        version.append([name, found.st_size, found.st_mtime_ns])
+    return version
+
+
+@operation(name="import_from_local", output=Dataset, cache_key=local_version)
 def import_from_local(params: ImportFromLocalParams, ctx: OperationContext) -> Dataset:
     """Import a file or a folder (recursively) from the server's data root as a data set."""
     root = ctx.services.data_root

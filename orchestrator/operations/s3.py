@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -75,7 +75,18 @@ class ImportFromS3Params(BaseModel):
         return self
 
 
-@operation(name="import_from_s3", output=Dataset, retry=TRANSFER_RETRY)
+def s3_version(params: ImportFromS3Params, ctx: OperationContext) -> list[Any] | None:
+    """The cache key's source version: the ETag and size of each object read (one HEAD, or
+    the listing of the prefix); None when the object is not there (the import says why)."""
+    s3 = s3_client(ctx, params.bucket)
+    if params.key is not None:
+        found = s3.head(params.bucket, params.key)
+        return None if found is None else [[found.key, found.etag, found.size]]
+    objects = list(s3.list_objects(params.bucket, params.prefix or ""))
+    return [[obj.key, obj.etag, obj.size] for obj in objects] or None
+
+
+@operation(name="import_from_s3", output=Dataset, retry=TRANSFER_RETRY, cache_key=s3_version)
 def import_from_s3(params: ImportFromS3Params, ctx: OperationContext) -> Dataset:
     """Import one S3 object, or every object under a prefix, as a data set (archives extracted)."""
     s3 = s3_client(ctx, params.bucket)
@@ -138,7 +149,7 @@ def files_of(data: Dataset | Batches | Predictions) -> list[tuple[Path, str, str
     return [(data.path_of(item), item.name, item.media_type) for item in items]
 
 
-@operation(name="export_to_s3", output=S3Objects, retry=TRANSFER_RETRY)
+@operation(name="export_to_s3", output=S3Objects, retry=TRANSFER_RETRY, side_effects=True)
 def export_to_s3(params: ExportToS3Params, ctx: OperationContext) -> S3Objects:
     """Upload a data set's files to S3 under a prefix (large files in parts); returns the keys."""
     s3 = s3_client(ctx, params.bucket)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.catalog.registry import operation
+from orchestrator.catalog.registry import operation, pure
 from orchestrator.catalog.values import Batches, Dataset, ItemList
 from orchestrator.context import OperationContext
 
@@ -15,7 +15,7 @@ class DictToListParams(BaseModel):
     data: Dataset = Field(description="The data set whose items become a list.")
 
 
-@operation(name="dict_to_list", output=ItemList)
+@operation(name="dict_to_list", output=ItemList, cache_key=pure)
 def dict_to_list(params: DictToListParams, ctx: OperationContext) -> ItemList:
     """Turn a data set (items keyed by name) into a list ordered by item name."""
     items = tuple(sorted(params.data.items, key=lambda item: item.name))
@@ -29,7 +29,7 @@ class BatchParams(BaseModel):
     batch_size: int = Field(32, ge=1, le=100_000, description="Items per batch.")
 
 
-@operation(name="batch_formatted_data", output=Batches)
+@operation(name="batch_formatted_data", output=Batches, cache_key=pure)
 def batch_formatted_data(params: BatchParams, ctx: OperationContext) -> Batches:
     """Split a data set's items, in order, into batches of `batch_size` (the last may be short)."""
     items = params.data.items

@@ -161,7 +161,8 @@ def test_missing_file_fails_at_once_with_a_clear_error(
         "service account"
     )
     assert [e.kind for e in events if e.kind in ("retrying", "failed")] == ["failed"]
-    assert sum("missing-file_42" in path for path, _ in drive_server.state.requests) == 1
+    # the cache key's version check asks for the metadata first, then the import once
+    assert sum("missing-file_42" in path for path, _ in drive_server.state.requests) == 2
 
 
 @pytest.mark.parametrize(

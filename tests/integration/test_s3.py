@@ -204,7 +204,8 @@ def test_missing_key_and_bucket_fail_at_once(moto: MotoServer, bucket: str, tmp_
         "no such object"
     )
     assert failed_attempts(events) == ["failed"]  # no retry
-    assert [m for m, path, _ in moto.proxy.seen if "missing" in path] == ["GET"]
+    # the HEAD is the cache key's version check (orchestrator/cache.py), then one GET
+    assert [m for m, path, _ in moto.proxy.seen if "missing" in path] == ["HEAD", "GET"]
 
     outcome = run_pipeline(
         [import_s3(bucket="no-such-bucket", prefix="x/")], tmp_path, s3=connector(moto.url)
@@ -266,7 +267,7 @@ def test_server_errors_are_retried(moto: MotoServer, bucket: str, tmp_path: Path
 
     assert outcome.succeeded, outcome.first_error
     assert items(outcome) == {"flaky.txt": b"finally"}
-    assert [m for m, path, _ in moto.proxy.seen if "flaky" in path] == ["GET"] * 3
+    assert [m for m, path, _ in moto.proxy.seen if "flaky" in path] == ["HEAD"] + ["GET"] * 3
 
 
 def test_body_cut_mid_download_is_resumed(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
@@ -303,7 +304,7 @@ def test_persistent_server_errors_name_the_object(
     )
     assert outcome.first_error.endswith("ServiceUnavailable: injected fault (after 2 attempts)")
     # botocore's two attempts, not multiplied by the operation's RetryPolicy.
-    assert [m for m, path, _ in moto.proxy.seen if "down.txt" in path] == ["GET"] * 2
+    assert [m for m, path, _ in moto.proxy.seen if "down.txt" in path] == ["HEAD"] + ["GET"] * 2
 
 
 def test_unsafe_key_names_are_refused(moto: MotoServer, bucket: str, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,7 +26,19 @@ if TYPE_CHECKING:
 PARTIAL_SUFFIX = ".partial"  # predictions.jsonl while it is written; renamed on success
 
 
-@operation(name="model_inference", output=Predictions)
+def model_version(params: ModelInferenceParams, ctx: OperationContext) -> Any:
+    """The cache key's source version: the server, the served model's versions (its
+    metadata) and the labels a labels_file holds; None for a model that names no version
+    (a model replaced under the same name could not be told apart)."""
+    client = model_server(ctx)
+    versions = client.metadata(server_model_name(params.model)).versions
+    if not versions:
+        return None
+    labels = label_map(params, ctx) if params.labels_file is not None else None
+    return [client.url, list(versions), None if labels is None else list(labels.labels)]
+
+
+@operation(name="model_inference", output=Predictions, cache_key=model_version)
 def model_inference(params: ModelInferenceParams, ctx: OperationContext) -> Predictions:
     """Run a deployed model on every item of a data set, in batched requests, several in
     flight; writes one prediction record per item (JSON Lines, keyed by item name).

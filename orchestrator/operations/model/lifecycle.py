@@ -62,7 +62,7 @@ class DeployModelParams(BaseModel):
     )
 
 
-@operation(name="deploy_model", output=DeployedModel)
+@operation(name="deploy_model", output=DeployedModel, side_effects=True)
 def deploy_model(params: DeployModelParams, ctx: OperationContext) -> DeployedModel:
     """Make a model ready on the model server: nothing to do when it already is, else load
     it from the server's repository and wait until it is ready to serve."""
@@ -114,6 +114,7 @@ class DeleteModelParams(BaseModel):
     name="delete_model",
     output=DeployedModel,
     cleanup=True,
+    side_effects=True,
 )
 def delete_model(params: DeleteModelParams, ctx: OperationContext) -> DeployedModel:
     """Unload a model from the model server. Runs even after a failure; a model that is not

@@ -231,3 +231,19 @@ def test_no_progress_line_after_the_step_was_shown_ended() -> None:
     shown = len(lines)
     changes.progress(progress_event("5", 4), Progress(4, 4, "items"))
     assert len(lines) == shown
+
+
+def test_rerun_posts_the_mode_and_reads_the_new_run() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = {"run_id": "new", "status_url": "/runs/new", "rerun_of": "old", "from": "all"}
+        return httpx.Response(201, json=body)
+
+    client = ConstellationClient("http://api.test", "key", transport=httpx.MockTransport(answer))
+    started = client.rerun("old", "all")
+
+    assert (started.run_id, started.rerun_of, started.from_) == ("new", "old", "all")
+    assert seen[0].method == "POST" and seen[0].url.path == "/runs/old/rerun"
+    assert seen[0].content == b'{"from":"all"}'
