@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import Engine
 
 from api.config import Settings
 from api.dagster import DagsterClient
@@ -28,6 +29,7 @@ SettingsDep = Annotated[Settings, Depends(from_app_state("settings"))]
 DagsterDep = Annotated[DagsterClient, Depends(from_app_state("dagster"))]
 SubmitterDep = Annotated[Submitter, Depends(from_app_state("submitter"))]
 CatalogDep = Annotated[Catalog, Depends(from_app_state("catalog"))]
+DatabaseDep = Annotated[Engine, Depends(from_app_state("database"))]
 
 
 def require_api_key(request: Request, settings: SettingsDep) -> None:

@@ -39,6 +39,7 @@ from orchestrator.errors import InstructionsInvalid
 from orchestrator.events import InstructionEvent, parse_message, parse_plan
 from orchestrator.plan import Plan
 from orchestrator.report import TERMINAL_RUN_STATUSES, RunDetail, RunFold, RunSummary
+from orchestrator.saved.tags import TAG_PIPELINE, TAG_PIPELINE_VERSION
 
 # What Dagster says when something outside the run failed it; the cause came just before.
 GENERIC_RUN_FAILURES = (
@@ -102,12 +103,15 @@ def plan_of(record: RunRecord, catalog: Catalog, limits: Limits) -> Plan | None:
 
 
 def summary_of(record: RunRecord) -> RunSummary:
+    version = record.tags.get(TAG_PIPELINE_VERSION, "")
     return RunSummary(
         run_id=record.run_id,
         status=record.status,
         created_at=record.created_at,
         started_at=record.started_at,
         ended_at=record.ended_at,
+        pipeline=record.tags.get(TAG_PIPELINE),
+        pipeline_version=int(version) if version.isdigit() else None,
     )
 
 

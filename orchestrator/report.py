@@ -63,6 +63,8 @@ class RunSummary(BaseModel):
     created_at: float
     started_at: float | None = None
     ended_at: float | None = None
+    pipeline: str | None = Field(None, description="The saved pipeline it ran, if any.")
+    pipeline_version: int | None = Field(None, description="That pipeline's version.")
 
 
 class InstructionResult(BaseModel):
