@@ -21,6 +21,7 @@ from orchestrator.resources import (
     S3Resource,
 )
 from orchestrator.retention_job import artifact_retention, remove_artifacts_job
+from orchestrator.schedules import saved_schedules
 
 
 def secrets(**variables: str) -> dict[str, Any]:
@@ -31,6 +32,7 @@ def secrets(**variables: str) -> dict[str, Any]:
 defs = dg.Definitions(
     jobs=[build_execute_job, remove_artifacts_job],
     schedules=[artifact_retention],
+    sensors=[saved_schedules],
     resources={
         "artifact_store": ArtifactStoreResource(),
         "data_root": DataRootResource(),
