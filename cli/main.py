@@ -21,6 +21,7 @@ from api.schemas import PlannedRef
 from cli.client import DEFAULT_API_URL, CliError, ConstellationClient
 from cli.display import Display, follow, follow_events
 from cli.documents import read_document
+from cli.pipelines import pipelines, schedules
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -298,6 +299,10 @@ def operations(settings: Settings, as_json: bool) -> None:
         rows,
         title=f"{len(rows)} operations",
     )
+
+
+cli.add_command(pipelines)
+cli.add_command(schedules)
 
 
 def first_paragraph(text: str) -> str:
