@@ -55,7 +55,9 @@ SENSOR_TICKS = """
 query Ticks($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {
     __typename
-    ... on Sensor { sensorState { ticks(limit: 50) { status error { message } } } }
+    ... on Sensor {
+      sensorState { ticks(limit: 50) { status error { message causes { message } } } }
+    }
   }
 }
 """
@@ -181,8 +183,8 @@ def test_a_schedule_makes_one_run_per_tick_across_a_daemon_restart_and_fails_vis
         "sensorName": "saved_schedules",
     }
     data = dagster_graphql(stack.dagster_url, SENSOR_TICKS, selector=selector)
-    errors = [
-        t["error"]["message"]
+    errors = [  # what the tick's error shows in the UI: Dagster's wrapper, then ours
+        " ".join([t["error"]["message"], *(c["message"] for c in t["error"]["causes"])])
         for t in data["sensorOrError"]["sensorState"]["ticks"]
         if t["status"] == "FAILURE"
     ]
