@@ -37,11 +37,25 @@ INVALID: dict[int | str, dict[str, Any]] = {
 
 
 def body_schema(model: type[Any]) -> dict[str, Any]:
-    """Documents a body the route reads itself (to report problems with JSON paths)."""
+    """Documents a body the route reads itself (to report problems with JSON paths); the
+    model's own definitions are inlined, so no `$ref` points outside the document."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(definitions[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
+            "content": {"application/json": {"schema": inline(schema)}},
         }
     }
 

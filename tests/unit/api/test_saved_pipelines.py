@@ -132,3 +132,13 @@ def test_schedules_are_created_paused_resumed_and_deleted(call: Any) -> None:
     assert call("GET", "/pipelines/thumbs").status_code == 404
     again = call("POST", "/pipelines", json=GOOD)
     assert again.json()["version"] == 2  # numbering goes on: runs of version 1 stay unique
+
+
+def test_the_documented_bodies_have_no_dangling_refs() -> None:
+    import json
+
+    document = create_app(Settings(allow_open_access=True)).openapi()
+    text = json.dumps(document)
+    assert "#/$defs/" not in text
+    body = document["paths"]["/pipelines"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["properties"]["parameters"]["additionalProperties"]["properties"]["type"]
