@@ -117,3 +117,31 @@ def test_a_key_reused_for_another_request_is_a_conflict(database: Engine) -> Non
     asyncio.run(sub.submit(DOCUMENT, "k1"))
     with pytest.raises(IdempotencyConflict, match="was used for a different request"):
         asyncio.run(sub.submit({"instructions": []}, "k1"))
+
+
+def test_a_claim_whose_process_died_is_taken_over_and_its_run_found(database: Engine) -> None:
+    """A process claimed the key, launched, and died before recording the run id: after the
+    lease, the next request finds that run by its tag instead of launching another."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from api.submissions import CLAIM_LEASE, request_digest
+    from orchestrator.saved import store
+    from orchestrator.saved.tables import IdempotencyKey
+
+    dagster = FakeDagster()
+    digest = request_digest(DOCUMENT)
+    store.claim_key(database, "orphan", digest)
+    dagster.runs.append(
+        RunRecord("run-lost", "SUCCESS", 0.0, None, None,
+                  {TAG_IDEMPOTENCY_KEY: "orphan", "constellation/request-sha256": digest})
+    )  # fmt: skip
+    with database.begin() as connection:
+        connection.execute(
+            update(IdempotencyKey).values(claimed_at=store.now() - CLAIM_LEASE - timedelta(1))
+        )
+    run_id, replayed = asyncio.run(submitter(dagster, database).submit(DOCUMENT, "orphan"))
+    assert (run_id, replayed) == ("run-lost", True)
+    assert len(dagster.runs) == 1
+    assert store.claim_key(database, "orphan", digest).run_id == "run-lost"
