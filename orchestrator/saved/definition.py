@@ -12,9 +12,12 @@ problem has its JSON path, as `validate` reports them.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import BaseModel
 
 from orchestrator.catalog.registry import Catalog
 from orchestrator.catalog.validation import (
@@ -470,6 +473,13 @@ def _schema_types(schema: dict[str, Any]) -> set[str] | None:
     return None
 
 
+@functools.cache
+def _properties(params: type[BaseModel]) -> dict[str, Any]:
+    """An operation's parameter schemas, made once per operation."""
+    properties: dict[str, Any] = params.model_json_schema().get("properties", {})
+    return properties
+
+
 def _json_type(value: Any) -> str:
     for kind in ("boolean", "integer", "number", "string", "array", "object"):
         if type_fits(kind, value):
@@ -487,7 +497,7 @@ def _type_mismatches(
         op = catalog.get(placeholder.operation) if placeholder.operation else None
         if declared is None or op is None or placeholder.parameter not in op.params.model_fields:
             continue
-        schema = op.params.model_json_schema().get("properties", {}).get(placeholder.parameter, {})
+        schema = _properties(op.params).get(placeholder.parameter, {})
         accepted = _schema_types(schema)
         if accepted is None or declared.type in accepted:
             continue
