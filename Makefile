@@ -36,7 +36,7 @@ test-unit: install
 	$(PY) -m pytest -q tests/unit
 
 bench: install  ## Benchmarks: each prints its figures beside a baseline
-	$(PY) -m bench bench_core bench_resize bench_import bench_inference bench_run_status bench_vit bench_plugins
+	$(PY) -m bench bench_core bench_resize bench_import bench_inference bench_run_status bench_vit bench_plugins bench_saved
 
 bench-load: install  ## Load benchmarks (tens of minutes on 2 cores)
 	$(PY) -m bench bench_load bench_submissions

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from orchestrator.saved.database import database_url
 from orchestrator.settings import TreeLimits
 
 
@@ -23,6 +24,12 @@ class Settings(TreeLimits):
     dagster_timeout_s: float = Field(30.0, gt=0, description="Per GraphQL request.")
     dagster_max_connections: int = Field(
         8, ge=1, description="GraphQL requests in flight; more wait in the API."
+    )
+
+    database_url: SecretStr = Field(
+        default_factory=lambda: SecretStr(database_url()),
+        description="Saved pipelines, schedules and Idempotency-Keys: a SQLAlchemy URL "
+        "(postgresql+psycopg2://... in production); default a SQLite file in var/.",
     )
 
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import Engine
 
 from api.config import Settings
 from api.dagster import DagsterClient
@@ -39,6 +40,7 @@ def current_catalog(request: Request) -> Catalog:
 
 
 CatalogDep = Annotated[Catalog, Depends(current_catalog)]
+DatabaseDep = Annotated[Engine, Depends(from_app_state("database"))]
 
 
 def require_api_key(request: Request, settings: SettingsDep) -> None:

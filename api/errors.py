@@ -4,10 +4,15 @@ ApiError
 ├── Unauthorized          401  missing or wrong API key
 ├── InvalidItemName       400  an item name that could leave its folder
 ├── RunNotFound           404
+├── PipelineNotFound      404  no such saved pipeline (or version)
+├── ScheduleNotFound      404
 ├── ResultNotFound        404  no such instruction, item or content in a run
 ├── IdempotencyConflict   409  same Idempotency-Key, different body
 ├── RunNotCancelable      409  the run already ended
 ├── RunNotEnded           409  its artifacts cannot be removed yet
+├── PipelineExists        409  POST /pipelines of a name in use
+├── PipelineHasSchedules  409  DELETE of a pipeline that schedules run
+├── ScheduleExists        409  a schedule name in use
 ├── ArtifactsRemoved      410  the run's artifacts were removed (retention, DELETE)
 ├── BodyTooLarge          413
 ├── RangeNotSatisfiable   416  a Range outside the item
@@ -106,3 +111,41 @@ class RangeNotSatisfiable(ApiError):
     def __init__(self, message: str, size: int):
         super().__init__(message)
         self.size = size
+
+
+class PipelineNotFound(ApiError):
+    status_code = 404
+    code = "pipeline_not_found"
+
+
+class ScheduleNotFound(ApiError):
+    status_code = 404
+    code = "schedule_not_found"
+
+
+class PipelineExists(ApiError):
+    status_code = 409
+    code = "pipeline_exists"
+
+
+class PipelineHasSchedules(ApiError):
+    status_code = 409
+    code = "pipeline_has_schedules"
+
+
+class ScheduleExists(ApiError):
+    status_code = 409
+    code = "schedule_exists"
+
+
+# The saved store's errors (orchestrator/saved/errors.py), by class name.
+SAVED_ERRORS: dict[str, type[ApiError]] = {
+    cls.__name__: cls
+    for cls in (
+        PipelineNotFound,
+        ScheduleNotFound,
+        PipelineExists,
+        PipelineHasSchedules,
+        ScheduleExists,
+    )
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,14 +16,15 @@ from fastapi.responses import JSONResponse
 from api.config import Settings
 from api.dagster import DagsterClient
 from api.deps import require_api_key
-from api.errors import ApiError, InvalidRequest, RangeNotSatisfiable
+from api.errors import SAVED_ERRORS, ApiError, InvalidRequest, RangeNotSatisfiable
 from api.metrics import ERROR_CODE_STATE, Metrics, SubmissionCounter, follow_dagster
 from api.openapi import add_request_schemas
-from api.routes import catalog, execute, health, metrics, results, runs
+from api.routes import catalog, execute, health, metrics, pipelines, results, runs, schedules
 from api.submissions import Submitter
 from orchestrator.artifacts import ArtifactStore
 from orchestrator.errors import Problem
 from orchestrator.operations import CATALOG
+from orchestrator.saved import SavedError, make_engine, migrate
 
 log = logging.getLogger("constellation.api")
 
@@ -38,6 +40,9 @@ def create_app(settings: Settings | None = None, artifacts: ArtifactStore | None
         # instead of piling onto the Dagster webserver and timing out there.
         timeout = httpx.Timeout(settings.dagster_timeout_s, connect=3.0, pool=None)
         limits = httpx.Limits(max_connections=settings.dagster_max_connections)
+        database = make_engine(settings.database_url.get_secret_value())
+        await asyncio.to_thread(migrate, database)  # saved pipelines, schedules, keys
+        app.state.database = database
         async with httpx.AsyncClient(timeout=timeout, limits=limits) as http:
             app.state.dagster = DagsterClient(
                 http,
@@ -46,11 +51,14 @@ def create_app(settings: Settings | None = None, artifacts: ArtifactStore | None
                 settings.dagster_repository,
                 settings.dagster_job,
             )
-            app.state.submitter = Submitter(app.state.dagster)
-            async with follow_dagster(
-                app.state.metrics, app.state.dagster, settings.metrics_poll_s
-            ):
-                yield
+            app.state.submitter = Submitter(app.state.dagster, database)
+            try:
+                async with follow_dagster(
+                    app.state.metrics, app.state.dagster, settings.metrics_poll_s
+                ):
+                    yield
+            finally:
+                database.dispose()
 
     app = FastAPI(
         title="Constellation",
@@ -83,6 +91,10 @@ def create_app(settings: Settings | None = None, artifacts: ArtifactStore | None
             headers["Content-Range"] = f"bytes */{exc.size}"
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
+    @app.exception_handler(SavedError)
+    async def saved_error(request: Request, exc: SavedError) -> JSONResponse:
+        return await api_error(request, SAVED_ERRORS[type(exc).__name__](exc.message))
+
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
@@ -103,4 +115,6 @@ def create_app(settings: Settings | None = None, artifacts: ArtifactStore | None
     app.include_router(results.router, dependencies=protected)
     app.include_router(catalog.router, dependencies=protected)
     app.include_router(metrics.router, dependencies=[] if settings.metrics_public else protected)
+    app.include_router(pipelines.router, dependencies=protected)
+    app.include_router(schedules.router, dependencies=protected)
     return app

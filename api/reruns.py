@@ -17,7 +17,6 @@ from api.errors import InvalidRequest, RunNotEnded
 from api.submissions import (
     TAG_IDEMPOTENCY_KEY,
     TAG_REQUEST_SHA256,
-    TAG_SOURCE,
     plan_or_422,
     raw_input_of,
     request_digest,
@@ -28,12 +27,14 @@ from orchestrator.catalog.validation import Limits
 from orchestrator.report import TERMINAL_RUN_STATUSES
 from orchestrator.rerun import RERUN_MODE_TAG, RERUN_OF_TAG, RerunMode, rerun_tags
 from orchestrator.retention import ARTIFACTS_TAG
+from orchestrator.saved.tags import TAG_SCHEDULED_AT, TAG_SOURCE
 
 ONE_RUN_TAGS = frozenset(
     {
         TAG_IDEMPOTENCY_KEY,
         TAG_REQUEST_SHA256,
         TAG_SOURCE,
+        TAG_SCHEDULED_AT,
         ARTIFACTS_TAG,
         RERUN_OF_TAG,
         RERUN_MODE_TAG,

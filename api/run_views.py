@@ -40,6 +40,7 @@ from orchestrator.events import InstructionEvent, parse_message, parse_plan
 from orchestrator.plan import Plan
 from orchestrator.report import TERMINAL_RUN_STATUSES, RunDetail, RunFold, RunSummary
 from orchestrator.rerun import RERUN_OF_TAG
+from orchestrator.saved.tags import TAG_PIPELINE, TAG_PIPELINE_VERSION
 
 # What Dagster says when something outside the run failed it; the cause came just before.
 GENERIC_RUN_FAILURES = (
@@ -103,6 +104,7 @@ def plan_of(record: RunRecord, catalog: Catalog, limits: Limits) -> Plan | None:
 
 
 def summary_of(record: RunRecord) -> RunSummary:
+    version = record.tags.get(TAG_PIPELINE_VERSION, "")
     return RunSummary(
         run_id=record.run_id,
         status=record.status,
@@ -110,6 +112,8 @@ def summary_of(record: RunRecord) -> RunSummary:
         started_at=record.started_at,
         ended_at=record.ended_at,
         rerun_of=record.tags.get(RERUN_OF_TAG),
+        pipeline=record.tags.get(TAG_PIPELINE),
+        pipeline_version=int(version) if version.isdigit() else None,
     )
 
 

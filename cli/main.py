@@ -21,6 +21,7 @@ from api.schemas import PlannedRef
 from cli.client import DEFAULT_API_URL, CliError, ConstellationClient
 from cli.display import Display, follow, follow_events
 from cli.documents import read_document
+from cli.pipelines import pipelines, schedules
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -343,6 +344,10 @@ def operations(settings: Settings, as_json: bool) -> None:
     for problem in answer.problems:  # plug-ins that could not be loaded
         where = problem.file if problem.line is None else f"{problem.file}:{problem.line}"
         display.line(f"plug-in not loaded: {where}: {problem.message}")
+
+
+cli.add_command(pipelines)
+cli.add_command(schedules)
 
 
 def first_paragraph(text: str) -> str:

@@ -23,6 +23,7 @@ from orchestrator.resources import (
     S3Resource,
 )
 from orchestrator.retention_job import artifact_retention, remove_artifacts_job
+from orchestrator.schedules import saved_schedules
 
 
 def secrets(**variables: str) -> dict[str, Any]:
@@ -34,6 +35,7 @@ defs = dg.Definitions(
     # Broken plug-ins are named on the job's page; the other operations keep working.
     jobs=[with_plugin_problems(build_execute_job, CATALOG), remove_artifacts_job],
     schedules=[artifact_retention],
+    sensors=[saved_schedules],
     resources={
         "artifact_store": ArtifactStoreResource(),
         "data_root": DataRootResource(),

@@ -66,6 +66,8 @@ class RunSummary(BaseModel):
     started_at: float | None = None
     ended_at: float | None = None
     rerun_of: str | None = Field(None, description="The run this one reruns, if it is a rerun.")
+    pipeline: str | None = Field(None, description="The saved pipeline it ran, if any.")
+    pipeline_version: int | None = Field(None, description="That pipeline's version.")
 
 
 class InstructionResult(BaseModel):

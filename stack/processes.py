@@ -129,6 +129,23 @@ def http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
+def database_url_for(postgres: PostgresStorage | None, workdir: Path) -> str:
+    """CONSTELLATION_DATABASE_URL of a stack: its PostgreSQL server (the `constellation`
+    schema of Dagster's database), else a SQLite file in its work folder."""
+    if postgres is None:
+        return f"sqlite:///{workdir / 'constellation.db'}"
+    from sqlalchemy.engine import URL
+
+    return URL.create(
+        "postgresql+psycopg2",
+        username=postgres.username,
+        password=postgres.password or None,
+        host=postgres.hostname,
+        port=postgres.port,
+        database=postgres.db_name,
+    ).render_as_string(hide_password=False)
+
+
 def create_storage(env: dict[str, str], logs: Path) -> None:
     """Create (or migrate) Dagster's storage once, before the services start: left to
     them, webserver, daemon and code server race to create the same SQLite schema."""
@@ -236,6 +253,7 @@ class Stack(ServiceGroup):
             "CONSTELLATION_ARTIFACT_ROOT": str(self.artifact_root),
             "CONSTELLATION_DATA_ROOT": str(self.data_root),
             "CONSTELLATION_DAGSTER_URL": self.dagster_url,
+            "CONSTELLATION_DATABASE_URL": database_url_for(self.postgres, self.workdir),
             "CONSTELLATION_API_KEYS": ",".join(self.api_keys),
             "CONSTELLATION_ALLOW_OPEN_ACCESS": "false" if self.api_keys else "true",
             "PYTHONUNBUFFERED": "1",

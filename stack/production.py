@@ -22,7 +22,7 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from stack.instance import PostgresStorage, instance_environment, render_home
-from stack.processes import Service, ServiceGroup, free_port, http_ok
+from stack.processes import Service, ServiceGroup, database_url_for, free_port, http_ok
 
 LOOPBACK = "127.0.0.1"
 
@@ -48,13 +48,15 @@ STORE_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
 )
+# Saved pipelines, schedules and Idempotency-Keys: the API writes, the sensor reads.
+DATABASE_ENV = ("CONSTELLATION_DATABASE_URL",)
 PIPELINE_ENV = (  # what the operations read (orchestrator/settings.py, orchestrator/resources/)
     *STORE_ENV,
     "CONSTELLATION_DATA_ROOT",
     "CONSTELLATION_MODEL_SERVER_URL",
     "CONSTELLATION_GOOGLE_CREDENTIALS_FILE",
 )
-API_ENV = ("CONSTELLATION_DAGSTER_URL", "CONSTELLATION_API_KEYS", *STORE_ENV)
+API_ENV = ("CONSTELLATION_DAGSTER_URL", "CONSTELLATION_API_KEYS", *STORE_ENV, *DATABASE_ENV)
 # Names this module owns: they reach a process only when its service declares them.
 OWNED_PREFIXES = ("DAGSTER_", "CONSTELLATION_", "AWS_", "MLSERVER_", "POSTGRES_")
 
@@ -87,7 +89,7 @@ SERVICES: dict[str, ServiceSpec] = {
             "user-code",
             ("dagster", "api", "grpc", "-h", "{host}", "-p", "{port}",
              "-m", "orchestrator.definitions"),
-            DAGSTER_HOME_ENV + INSTANCE_ENV + PIPELINE_ENV,
+            DAGSTER_HOME_ENV + INSTANCE_ENV + PIPELINE_ENV + DATABASE_ENV,
             4000,
         ),
         ServiceSpec(
@@ -222,6 +224,7 @@ class ProductionStack(ServiceGroup):
             **self.artifacts.values(),
             "CONSTELLATION_DATA_ROOT": str(self.data_root),
             "CONSTELLATION_DAGSTER_URL": self.dagster_url,
+            "CONSTELLATION_DATABASE_URL": database_url_for(self.postgres, self.workdir),
             "CONSTELLATION_API_KEYS": ",".join(self.api_keys),
             **self.extra_env,
         }

@@ -25,6 +25,7 @@ from api.schemas import (
 )
 from orchestrator.report import TERMINAL_RUN_STATUSES
 from orchestrator.retention import artifacts_removed
+from orchestrator.saved.tags import TAG_PIPELINE
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -50,9 +51,13 @@ async def list_runs(
     status: Annotated[list[RunStatus] | None, Query(description="Filter by status.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    pipeline: Annotated[str | None, Query(description="Only runs of this saved pipeline.")] = None,
 ) -> RunList:
     """Recent pipeline runs, newest first."""
-    records = await dagster.list_runs(statuses=list(status or []), limit=limit, cursor=cursor)
+    tags = {TAG_PIPELINE: pipeline} if pipeline else None
+    records = await dagster.list_runs(
+        statuses=list(status or []), tags=tags, limit=limit, cursor=cursor
+    )
     runs = [summary_of(r) for r in records]
     return RunList(runs=runs, next_cursor=runs[-1].run_id if len(runs) == limit else None)
 

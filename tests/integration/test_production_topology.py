@@ -131,6 +131,45 @@ def code_server_pid(stack: ProductionStack) -> int:
     return process.pid
 
 
+SENSOR_TICKS = """
+query Ticks($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    ... on Sensor { sensorState { ticks(limit: 5) { status skipReason } } }
+  }
+}
+"""
+
+
+def test_saved_pipelines_share_one_database_between_api_and_code_location(
+    production: ProductionStack, api: ApiClient
+) -> None:
+    body = {
+        "name": "prod-import",
+        "parameters": {"folder": {"type": "string"}},
+        "instructions": [
+            {"operation": "import_from_local", "parameters": {"path": {"param": "folder"}}}
+        ],
+    }
+    assert api.http.post("/pipelines", json=body).status_code == 201
+    run = api.http.post("/pipelines/prod-import/runs", json={"arguments": {"folder": "large"}})
+    assert api.wait(run.json()["run_id"], timeout=180)["status"] == "SUCCESS"
+    # The sensor, in the user-code server, reads the database the API migrated.
+    selector = {
+        "repositoryLocationName": "orchestrator",
+        "repositoryName": "__repository__",
+        "sensorName": "saved_schedules",
+    }
+    deadline = time.monotonic() + 90
+    reasons: list[str | None] = []
+    while time.monotonic() < deadline:
+        data = dagster_graphql(production.dagster_url, SENSOR_TICKS, selector=selector)
+        reasons = [t["skipReason"] for t in data["sensorOrError"]["sensorState"]["ticks"]]
+        if "no schedule is due" in reasons:
+            break
+        time.sleep(2)
+    assert "no schedule is due" in reasons, reasons
+
+
 @pytest.mark.parametrize("name", ["local-images", "local-import"])
 def test_local_samples_succeed(api: ApiClient, name: str) -> None:
     detail = api.wait(api.execute(load_samples()[name].document).json()["run_id"], timeout=180)
