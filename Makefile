@@ -42,13 +42,13 @@ bench-load: install  ## Load benchmarks (tens of minutes on 2 cores)
 	$(PY) -m bench bench_load bench_submissions
 
 lint: install
-	$(VENV)/bin/ruff check api cli orchestrator stack testkit tests bench
-	$(VENV)/bin/ruff format --check api cli orchestrator stack testkit tests bench
+	$(VENV)/bin/ruff check api cli orchestrator stack workers testkit tests bench
+	$(VENV)/bin/ruff format --check api cli orchestrator stack workers testkit tests bench
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix api cli orchestrator stack testkit tests bench
-	$(VENV)/bin/ruff format api cli orchestrator stack testkit tests bench
+	$(VENV)/bin/ruff check --fix api cli orchestrator stack workers testkit tests bench
+	$(VENV)/bin/ruff format api cli orchestrator stack workers testkit tests bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
