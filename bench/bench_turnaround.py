@@ -104,8 +104,15 @@ class Client:
         return run_id, str(status)
 
     def all_run_ids(self) -> list[str]:
-        runs = self.http.get("/runs", params={"limit": 1000}).json()["runs"]
-        return [str(r["run_id"]) for r in runs]
+        """Every run GET /runs lists, page by page."""
+        ids: list[str] = []
+        cursor = None
+        while True:
+            params = {"limit": 500} | ({"cursor": cursor} if cursor else {})
+            page = self.http.get("/runs", params=params).json()
+            ids += [str(r["run_id"]) for r in page["runs"]]
+            if not (cursor := page["next_cursor"]):
+                return ids
 
 
 @contextmanager

@@ -26,14 +26,20 @@ LOCATION_NAME = "orchestrator"
 
 
 class Launcher(StrEnum):
-    """How runs start: on warm Celery workers (deploy/dagster.yaml), or Dagster's default
-    (a new process per run, started by the code server; kept for comparison)."""
+    """How runs start: on warm Celery workers (deploy/dagster.yaml), or as Dagster starts
+    them by default (a new process per run, started by the code server, dequeued by
+    Dagster's own QueuedRunCoordinator; kept for comparison)."""
 
     WARM = "warm"
     DEFAULT = "default"
 
 
 DEFAULT_RUN_LAUNCHER = {"module": "dagster._core.launcher", "class": "DefaultRunLauncher"}
+# With it, Dagster's own coordinator: the configuration before warm workers, for comparison.
+QUEUED_RUN_COORDINATOR = {
+    "module": "dagster._core.run_coordinator",
+    "class": "QueuedRunCoordinator",
+}
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,7 @@ def embedded_instance(
         config["storage"] = sqlite_storage(home)  # replaced whole, not merged
     if launcher is Launcher.DEFAULT:
         config["run_launcher"] = DEFAULT_RUN_LAUNCHER
+        config["run_coordinator"] = config["run_coordinator"] | QUEUED_RUN_COORDINATOR
     return config
 
 

@@ -1,6 +1,8 @@
 """WarmRunLauncher: dagster-celery's CeleryRunLauncher, with cancel and health made exact.
 
 What it changes, and why:
+- `launch_run` sends the task by name (the worker registers it, workers/tasks.py)
+  instead of registering dagster-celery's task function again for every run.
 - `terminate` reports the run CANCELING, then interrupts its worker process with SIGINT
   (`tasks.CANCEL_SIGNAL`): Dagster's interrupt handling ends the run CANCELED and the
   operations clean up. Celery's own `revoke(terminate=True)` sends SIGTERM, which kills
@@ -17,8 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery.result import AsyncResult
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster import _check as check
+from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
+from dagster._grpc.types import ExecuteRunArgs
+from dagster._serdes import pack_value
+from dagster_celery.config import TASK_EXECUTE_JOB_NAME
 from dagster_celery.launcher import CeleryRunLauncher
 from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 
@@ -40,6 +46,23 @@ class WarmRunLauncher(CeleryRunLauncher):
     def result(self, run: DagsterRun) -> AsyncResult | None:
         task_id = run.tags.get(DAGSTER_CELERY_TASK_ID_TAG)
         return None if task_id is None else self.celery.AsyncResult(task_id)
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        run = context.dagster_run
+        args = ExecuteRunArgs(
+            job_origin=check.not_none(run.job_code_origin),
+            run_id=run.run_id,
+            instance_ref=self._instance.get_ref(),
+            set_exit_code_on_failure=True,
+        )
+        signature = self.celery.signature(
+            TASK_EXECUTE_JOB_NAME, kwargs={"execute_job_args_packed": pack_value(args)}
+        )
+        self._launch_celery_task_run(
+            run=run,
+            task_signature=signature,
+            routing_key=TASK_EXECUTE_JOB_NAME,
+        )
 
     def terminate(self, run_id: str) -> bool:
         run = self._instance.get_run_by_id(run_id)

@@ -38,9 +38,14 @@ def test_the_launcher_sends_what_the_worker_task_receives() -> None:
     assert DAGSTER_CELERY_TASK_ID_TAG == "dagster-celery/task_id"
     source = inspect.getsource(CeleryRunLauncher.launch_run)
     assert "task.si(\n            execute_job_args_packed=" in source, "the task's keyword"
-    assert "DAGSTER_CELERY_TASK_ID_TAG: result.task_id" in inspect.getsource(
-        CeleryRunLauncher._launch_celery_task_run
-    )
+    sending = inspect.getsource(CeleryRunLauncher._launch_celery_task_run)
+    assert "DAGSTER_CELERY_TASK_ID_TAG: result.task_id" in sending
+    assert list(inspect.signature(CeleryRunLauncher._launch_celery_task_run).parameters) == [
+        "self",
+        "run",
+        "task_signature",
+        "routing_key",
+    ]
 
 
 def test_celery_pool_processes_ignore_sigint_so_the_task_restores_it() -> None:
