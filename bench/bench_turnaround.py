@@ -20,6 +20,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -160,7 +161,10 @@ def throughput(stack: Stack, runs: int) -> tuple[float, int, int]:
     elapsed = time.perf_counter() - started
     listed = [r for r in clients[0].all_run_ids() if r not in before]
     ids = [run_id for run_id, _ in results]
-    lost = sum(1 for _, status in results if status != "SUCCESS") + len(set(ids) - set(listed))
+    failed = Counter(status for _, status in results if status != "SUCCESS")
+    if failed:
+        print(f"    runs that did not succeed: {dict(failed)}", flush=True)
+    lost = sum(failed.values()) + len(set(ids) - set(listed))
     duplicated = (len(ids) - len(set(ids))) + (len(listed) - len(set(ids)))
     return runs / elapsed, lost, duplicated
 
