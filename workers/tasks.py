@@ -4,11 +4,15 @@ It replaces dagster-celery's `execute_job` task on the worker side (same name, s
 launcher's messages reach it) with three differences: the Dagster instance is opened once
 per worker process instead of once per run; SIGINT interrupts the run (Celery's pool
 ignores it), so a cancel reaches Dagster's own interrupt handling and the run's cleanup;
-and the process id and Celery hostname are in the run's event log.
+and the pool process may start child processes (Celery marks it daemonic, which
+multiprocessing refuses children), so jobs on Dagster's multiprocess executor
+(remove_artifacts_job) run too.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.process
 import signal
 from typing import Any
 
@@ -32,9 +36,27 @@ def worker_instance() -> DagsterInstance:
     return _instance
 
 
+# multiprocessing's own main-process class (the module deletes its name); taken when the
+# worker's parent imports this module, before the pool forks.
+MAIN_PROCESS = type(multiprocessing.current_process())
+
+
+def allow_children() -> None:
+    """Let this pool process start processes with multiprocessing.
+
+    billiard made its own (daemonic) process object multiprocessing's current process;
+    multiprocessing then refuses children, and cannot pickle billiard's authkey for
+    them. A main-process object of multiprocessing's own, in its place, is what a plain
+    `python` process has; billiard keeps its own object (tests/unit/workers pin this).
+    """
+    if type(multiprocessing.current_process()) is not MAIN_PROCESS:
+        multiprocessing.process._current_process = MAIN_PROCESS()  # type: ignore[attr-defined]
+
+
 def execute_run(packed_args: Any) -> int:
     """Execute the run `packed_args` (dagster's ExecuteRunArgs) to its end; 1 if it failed."""
     args = unpack_value(packed_args, as_type=ExecuteRunArgs)
+    allow_children()
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _execute_run_command_body(

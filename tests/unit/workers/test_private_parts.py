@@ -61,3 +61,21 @@ def test_the_daemon_polls_the_queue_at_half_second_granularity() -> None:
     from dagster._daemon.daemon import IntervalDaemon
 
     assert "shutdown_event.wait(0.5)" in inspect.getsource(IntervalDaemon.core_loop)
+
+
+def test_billiard_makes_its_process_multiprocessing_s_current_one() -> None:
+    """Why tasks.allow_children puts a multiprocessing main-process object in place: billiard
+    sets its own as multiprocessing's current process, which multiprocessing checks before it
+    starts a child."""
+    import multiprocessing.process
+
+    import billiard.process
+
+    assert "_current_process = _mproc._current_process = process" in inspect.getsource(
+        billiard.process._set_current_process
+    )
+    assert "_config.get('daemon')" in inspect.getsource(multiprocessing.process.BaseProcess.start)
+    assert "_current_process = _MainProcess()" in inspect.getsource(multiprocessing.process)
+    from workers.tasks import MAIN_PROCESS
+
+    assert MAIN_PROCESS.__name__ == "_MainProcess"
