@@ -39,7 +39,7 @@ bench: install  ## Benchmarks: each prints its figures beside a baseline
 	$(PY) -m bench bench_core bench_resize bench_import bench_inference bench_run_status bench_vit
 
 bench-load: install  ## Load benchmarks (tens of minutes on 2 cores)
-	$(PY) -m bench bench_load bench_submissions
+	$(PY) -m bench bench_load bench_submissions bench_turnaround
 
 lint: install
 	$(VENV)/bin/ruff check api cli orchestrator stack workers testkit tests bench
