@@ -39,16 +39,16 @@ bench: install  ## Benchmarks: each prints its figures beside a baseline
 	$(PY) -m bench bench_core bench_resize bench_import bench_inference bench_run_status bench_vit bench_plugins bench_saved
 
 bench-load: install  ## Load benchmarks (tens of minutes on 2 cores)
-	$(PY) -m bench bench_load bench_submissions
+	$(PY) -m bench bench_load bench_submissions bench_turnaround
 
 lint: install
-	$(VENV)/bin/ruff check api cli orchestrator stack testkit tests bench
-	$(VENV)/bin/ruff format --check api cli orchestrator stack testkit tests bench
+	$(VENV)/bin/ruff check api cli orchestrator stack workers testkit tests bench
+	$(VENV)/bin/ruff format --check api cli orchestrator stack workers testkit tests bench
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix api cli orchestrator stack testkit tests bench
-	$(VENV)/bin/ruff format api cli orchestrator stack testkit tests bench
+	$(VENV)/bin/ruff check --fix api cli orchestrator stack workers testkit tests bench
+	$(VENV)/bin/ruff format api cli orchestrator stack workers testkit tests bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-# User code: the `orchestrator` code location served over gRPC; run workers run here too.
+# User code: the `orchestrator` code location served over gRPC, and the warm run workers
+# (`celery -A workers.app worker`, the compose service `worker`) that execute the runs.
 FROM python:3.11.13-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -7,8 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     PYTHONPATH=/opt/constellation \
-    # With compose's `init: true`, tini signals the whole process group on stop, so run
-    # workers are interrupted (and report their runs failed) rather than killed unseen.
+    # With compose's `init: true`, tini signals the whole process group on stop.
     TINI_KILL_PROCESS_GROUP=1
 
 WORKDIR /opt/constellation
@@ -22,6 +22,7 @@ RUN useradd --system --uid 10001 --create-home constellation \
     && chown -R constellation "$DAGSTER_HOME" /var/lib/constellation
 COPY --chown=constellation deploy/dagster.yaml $DAGSTER_HOME/
 COPY orchestrator ./orchestrator
+COPY workers ./workers
 
 USER constellation
 EXPOSE 4000

@@ -2,7 +2,9 @@
 
 Environment: CONSTELLATION_VAR (work folder, default `var`), CONSTELLATION_DATA_ROOT
 (default VAR/data), CONSTELLATION_ARTIFACT_ROOT (default VAR/artifacts),
-CONSTELLATION_API_PORT, CONSTELLATION_DAGSTER_PORT, CONSTELLATION_API_KEYS.
+CONSTELLATION_API_PORT, CONSTELLATION_DAGSTER_PORT, CONSTELLATION_API_KEYS,
+CONSTELLATION_RUN_LAUNCHER (`warm`, the default: Redis and a warm Celery run worker;
+`default`: Dagster's DefaultRunLauncher, a new process per run).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from stack.instance import Launcher
 from stack.processes import STOP_SIGNALS, Stack
 
 EXAMPLE_COLOURS = [(200, 60, 40), (40, 160, 80), (50, 90, 200), (230, 200, 40)]
@@ -78,6 +81,14 @@ def main() -> int:
     keys = [k for k in os.environ.get("CONSTELLATION_API_KEYS", "").split(",") if k]
     data_root = Path(os.environ.get("CONSTELLATION_DATA_ROOT", workdir / "data"))
     artifact_root = Path(os.environ.get("CONSTELLATION_ARTIFACT_ROOT", workdir / "artifacts"))
+    choice = os.environ.get("CONSTELLATION_RUN_LAUNCHER", Launcher.WARM.value)
+    if choice not in set(Launcher):
+        print(
+            f"CONSTELLATION_RUN_LAUNCHER must be one of {[m.value for m in Launcher]}, "
+            f"not {choice!r}",
+            file=sys.stderr,
+        )
+        return 1
     stack = Stack(
         workdir,
         dagster_port=dagster_port,
@@ -85,6 +96,7 @@ def main() -> int:
         api_keys=keys,
         data_root=data_root,
         artifact_root=artifact_root,
+        launcher=Launcher(choice),
         env={  # the samples' plug-in and notebook, unless other folders are set
             "CONSTELLATION_PLUGINS_DIR": os.environ.get(
                 "CONSTELLATION_PLUGINS_DIR", str(SAMPLES / "plugins")
@@ -97,7 +109,10 @@ def main() -> int:
     install_stop_handlers()
     seed_examples(stack.data_root)
     try:
-        print("starting Dagster (webserver + daemon, SQLite) and the API ...", flush=True)
+        workers = "warm run worker on Redis" if stack.broker else "DefaultRunLauncher"
+        print(
+            f"starting Dagster (webserver + daemon, SQLite, {workers}) and the API ...", flush=True
+        )
         stack.start()
         print(
             f"\n  Dagster UI  {stack.dagster_url}\n"

@@ -4,15 +4,17 @@ deploy/dagster.yaml is the one description of the Dagster instance. Production
 (docker-compose.yml, stack/production.py) uses it as it is. The embedded stack
 (`make run`, most tests) renders it with one difference: SQLite storage under
 DAGSTER_HOME instead of PostgreSQL when no PostgreSQL is given. Everything else —
-queued coordinator, run monitoring, artifact and compute-log storage, telemetry and
-the first-visit dialog off — is the same file, with its `env:` references filled
-by `instance_environment()`.
+queued coordinator, warm run launcher, run monitoring, artifact and compute-log
+storage, telemetry and the first-visit dialog off — is the same file, with its `env:`
+references filled by `instance_environment()`. Only a comparison (bench/) asks for
+Dagster's DefaultRunLauncher instead (`Launcher.DEFAULT`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,42 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = PROJECT_ROOT / "deploy"
 LOCATION_NAME = "orchestrator"
+
+
+class Launcher(StrEnum):
+    """How runs start: on warm Celery workers (deploy/dagster.yaml), or as Dagster starts
+    them by default (a new process per run, started by the code server, dequeued by
+    Dagster's own QueuedRunCoordinator; kept for comparison)."""
+
+    WARM = "warm"
+    DEFAULT = "default"
+
+
+DEFAULT_RUN_LAUNCHER = {"module": "dagster._core.launcher", "class": "DefaultRunLauncher"}
+# With it, Dagster's own coordinator: the configuration before warm workers, for comparison.
+QUEUED_RUN_COORDINATOR = {
+    "module": "dagster._core.run_coordinator",
+    "class": "QueuedRunCoordinator",
+}
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Where the Celery broker and result backend of the warm launcher are (Redis)."""
+
+    url: str
+    backend_url: str
+
+    @classmethod
+    def redis(cls, host: str, port: int) -> Broker:
+        return cls(f"redis://{host}:{port}/0", f"redis://{host}:{port}/1")
+
+    def environment(self) -> dict[str, str]:
+        """The values of deploy/dagster.yaml's `env:` references to the broker."""
+        return {
+            "DAGSTER_CELERY_BROKER_URL": self.url,
+            "DAGSTER_CELERY_BACKEND_URL": self.backend_url,
+        }
 
 
 @dataclass(frozen=True)
@@ -45,11 +83,15 @@ class PostgresStorage:
 
 
 def instance_environment(
-    postgres: PostgresStorage | None, max_concurrent_runs: int, storage_dir: Path
+    postgres: PostgresStorage | None,
+    max_concurrent_runs: int,
+    storage_dir: Path,
+    broker: Broker | None = None,
 ) -> dict[str, str]:
     """The values of every `env:` reference of deploy/dagster.yaml the instance needs."""
     return {
         **(postgres.environment() if postgres else {}),
+        **(broker.environment() if broker else {}),
         "DAGSTER_MAX_CONCURRENT_RUNS": str(max_concurrent_runs),
         "DAGSTER_STORAGE_DIR": str(storage_dir),
     }
@@ -76,19 +118,28 @@ def sqlite_storage(home: Path) -> dict[str, Any]:
     return {"sqlite": {"base_dir": str(home / "storage")}}
 
 
-def embedded_instance(home: Path, postgres: PostgresStorage | None) -> dict[str, Any]:
-    """deploy/dagster.yaml with SQLite storage under `home` unless PostgreSQL is given."""
+def embedded_instance(
+    home: Path, postgres: PostgresStorage | None, launcher: Launcher = Launcher.WARM
+) -> dict[str, Any]:
+    """deploy/dagster.yaml with SQLite storage under `home` unless PostgreSQL is given
+    (and Dagster's DefaultRunLauncher if asked for)."""
     config = deploy_instance()
     if postgres is None:
         config["storage"] = sqlite_storage(home)  # replaced whole, not merged
+    if launcher is Launcher.DEFAULT:
+        config["run_launcher"] = DEFAULT_RUN_LAUNCHER
+        config["run_coordinator"] = config["run_coordinator"] | QUEUED_RUN_COORDINATOR
     return config
 
 
-def write_instance(home: Path, postgres: PostgresStorage | None = None) -> Path:
+def write_instance(
+    home: Path, postgres: PostgresStorage | None = None, launcher: Launcher = Launcher.WARM
+) -> Path:
     """DAGSTER_HOME/dagster.yaml of the embedded stack (see `embedded_instance`)."""
     home.mkdir(parents=True, exist_ok=True)
     path = home / "dagster.yaml"
-    path.write_text(yaml.safe_dump(embedded_instance(home, postgres), sort_keys=False))
+    config = embedded_instance(home, postgres, launcher)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,8 @@ from typing import Self
 import httpx
 
 from stack.instance import (
+    Broker,
+    Launcher,
     PostgresStorage,
     instance_environment,
     write_instance,
@@ -26,6 +29,59 @@ from stack.instance import (
 )
 
 BIN = Path(sys.executable).parent
+# The broker and the warm run worker, as the embedded stack and the production topology
+# (stack/production.py, docker-compose.yml) start them. `{host}`, `{port}`, `{name}`:
+# address, port, worker name (Celery adds @hostname). Redis keeps nothing on disk: a run
+# waiting in it when it stops is failed by run monitoring, never silently resumed.
+REDIS_COMMAND = ("redis-server", "--bind", "{host}", "--port", "{port}", "--save", "",
+                 "--appendonly", "no")  # fmt: skip
+WORKER_COMMAND = ("celery", "-A", "workers.app", "worker", "--hostname", "{name}@%h",
+                  "--queues", "dagster", "--without-gossip", "--without-mingle",
+                  "--loglevel", "INFO")  # fmt: skip
+
+
+def executable(name: str) -> str:
+    """This venv's console script `name`, else the one on PATH (redis-server)."""
+    own = BIN / name
+    if own.exists():
+        return str(own)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(
+            f"{name} not found; install it (Debian: apt install redis-server) "
+            "or set CONSTELLATION_RUN_LAUNCHER=default"
+        )
+    return found
+
+
+def formatted(command: tuple[str, ...], **values: object) -> list[str]:
+    argv = [part.format(**values) for part in command]
+    argv[0] = executable(argv[0])
+    return argv
+
+
+def celery_worker_name(name: str) -> str:
+    """The Celery node name `{name}@%h` becomes on this machine (what a ping addresses)."""
+    return f"{name}@{socket.gethostname()}"
+
+
+def worker_answers(broker_url: str, name: str) -> Callable[[], bool]:
+    """Whether the Celery worker `name` answers a ping through the broker."""
+
+    def check() -> bool:
+        from celery import Celery
+
+        from workers.launcher import worker_alive
+
+        app = Celery(broker=broker_url)
+        try:
+            return worker_alive(app, celery_worker_name(name), timeout=1.0)
+        except OSError:
+            return False
+        finally:
+            app.close()
+
+    return check
 
 
 def free_port() -> int:
@@ -208,7 +264,8 @@ class ServiceGroup:
 
 
 class Stack(ServiceGroup):
-    """Dagster webserver + daemon + the API, on loopback, under one work folder."""
+    """Dagster webserver + daemon + the API, on loopback, under one work folder; with the
+    warm launcher (the default) also Redis and one Celery run worker."""
 
     def __init__(
         self,
@@ -222,8 +279,13 @@ class Stack(ServiceGroup):
         artifact_root: Path | None = None,
         env: dict[str, str] | None = None,
         max_concurrent_runs: int = 10,
+        launcher: Launcher = Launcher.WARM,
+        worker_concurrency: int | None = None,
     ):
         self.lay_out(workdir, data_root, artifact_root)
+        self.launcher = launcher
+        self.worker_concurrency = worker_concurrency
+        self.broker_port = free_port()
         self.postgres = postgres
         self.dagster_port = dagster_port or free_port()
         self.api_port = api_port or free_port()
@@ -245,11 +307,19 @@ class Stack(ServiceGroup):
         """Dagster's step outputs and compute logs (DAGSTER_STORAGE_DIR), beside SQLite."""
         return self.home / "storage"
 
+    @property
+    def broker(self) -> Broker | None:
+        if self.launcher is Launcher.DEFAULT:
+            return None
+        return Broker.redis("127.0.0.1", self.broker_port)
+
     def environment(self) -> dict[str, str]:
         env = {
             **os.environ,
             "DAGSTER_HOME": str(self.home),
-            **instance_environment(self.postgres, self.max_concurrent_runs, self.storage_dir),
+            **instance_environment(
+                self.postgres, self.max_concurrent_runs, self.storage_dir, self.broker
+            ),
             "CONSTELLATION_ARTIFACT_ROOT": str(self.artifact_root),
             "CONSTELLATION_DATA_ROOT": str(self.data_root),
             "CONSTELLATION_DAGSTER_URL": self.dagster_url,
@@ -264,11 +334,12 @@ class Stack(ServiceGroup):
     def start(self) -> Stack:
         for folder in (self.home, self.artifact_root, self.data_root, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
-        write_instance(self.home, self.postgres)
+        write_instance(self.home, self.postgres, self.launcher)
         workspace = str(write_workspace(self.home))
         env = self.environment()
         create_storage(env, self.logs)
-        self.services = {
+        self.services = self.run_services(env)
+        self.services |= {
             "webserver": Service(
                 "webserver",
                 [
@@ -294,11 +365,26 @@ class Stack(ServiceGroup):
             self.services["webserver"].wait_until(
                 http_ok(f"{self.dagster_url}/server_info"), timeout=120
             )
+            if "worker" in self.services:
+                self.wait_ready("worker")
             self.wait_api_ready()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def run_services(self, env: dict[str, str]) -> dict[str, Service]:
+        """Redis and the warm worker (started first, stopped last), unless DEFAULT."""
+        if self.broker is None:
+            return {}
+        worker = formatted(WORKER_COMMAND, name="worker")
+        if self.worker_concurrency:
+            worker += ["--concurrency", str(self.worker_concurrency)]
+        redis = formatted(REDIS_COMMAND, host="127.0.0.1", port=self.broker_port)
+        return {
+            "redis": Service("redis", redis, env, self.logs),
+            "worker": Service("worker", worker, env, self.logs),
+        }
 
     def api_argv(self) -> list[str]:
         return [
@@ -323,3 +409,5 @@ class Stack(ServiceGroup):
             self.wait_api_ready()
         elif name == "webserver":
             self.services[name].wait_until(http_ok(f"{self.dagster_url}/server_info"), 120)
+        elif name == "worker" and self.broker is not None:
+            self.services[name].wait_until(worker_answers(self.broker.url, "worker"), 120)

@@ -84,8 +84,9 @@ def test_services_wait_for_healthy_dependencies(compose: dict[str, Any]) -> None
         assert "healthcheck" in service, f"{name} has no healthcheck"
         for dependency, condition in service.get("depends_on", {}).items():
             assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
-    assert set(services["webserver"]["depends_on"]) == {"postgres", "user-code"}
-    assert set(services["daemon"]["depends_on"]) == {"postgres", "user-code"}
+    assert set(services["webserver"]["depends_on"]) == {"postgres", "redis", "user-code"}
+    assert set(services["daemon"]["depends_on"]) == {"postgres", "redis", "user-code"}
+    assert set(services["worker"]["depends_on"]) == {"postgres", "redis", "user-code"}
 
 
 def test_artifacts_are_in_s3_and_the_api_shares_no_volume(compose: dict[str, Any]) -> None:
@@ -93,13 +94,13 @@ def test_artifacts_are_in_s3_and_the_api_shares_no_volume(compose: dict[str, Any
         return {v.split(":")[0] for v in compose["services"][name].get("volumes", [])}
 
     services = compose["services"]
-    for name in ("user-code", "api"):
+    for name in ("worker", "api"):
         assert services[name]["environment"]["CONSTELLATION_ARTIFACT_STORE"].startswith(
             "${CONSTELLATION_ARTIFACT_STORE:?"
         )
     assert "s3://" in (ROOT / ".env.example").read_text()
     assert mounts("api") == set()  # results come from the store, not a worker's disk
-    assert "dagster-storage" in mounts("user-code")  # run workers' compute logs ...
+    assert "dagster-storage" in mounts("worker")  # run workers' compute logs ...
     assert "dagster-storage" in mounts("webserver")  # ... shown in the UI
     assert "postgres-data" in mounts("postgres")
     assert {"postgres-data", "dagster-storage", "models"} <= set(compose["volumes"])
