@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install mlserver-venv kserve-venv model-server browser run test test-unit bench bench-load lint format clean
+.PHONY: install redis mlserver-venv kserve-venv model-server browser run test test-unit bench bench-load lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)  ## Install the project and its pinned dependencies into .venv
 
-run: install  ## Start Dagster (UI :3000) and the API (:8000) on loopback
+run: install redis  ## Start Dagster (UI :3000) and the API (:8000) on loopback
 	$(PY) -m stack
 
 mlserver-venv:  ## MLServer in its own virtualenv (.venv-mlserver), for the model tests
@@ -26,20 +26,23 @@ kserve-venv:  ## KServe's model server in its own virtualenv (.venv-kserve), a s
 model-server: install mlserver-venv  ## A demo V2 model server on 127.0.0.1:8080 (Ctrl-C stops it)
 	$(PY) -m testkit.mlserver 8080
 
+redis:  ## Debian's redis-server: the embedded stack's run queue (it starts its own, on loopback)
+	bash stack/install_redis.sh
+
 browser:  ## Debian's Chromium for the browser tests (no browser download)
 	bash tests/e2e/install_browser.sh
 
-test: install mlserver-venv kserve-venv browser  ## Install and run every test
+test: install redis mlserver-venv kserve-venv browser  ## Install and run every test
 	$(PY) -m pytest -q
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit
 
-bench: install  ## Benchmarks: each prints its figures beside a baseline
+bench: install redis  ## Benchmarks: each prints its figures beside a baseline
 	$(PY) -m bench bench_core bench_resize bench_import bench_inference bench_run_status bench_vit bench_plugins bench_saved
 
-bench-load: install  ## Load benchmarks (tens of minutes on 2 cores)
-	$(PY) -m bench bench_load bench_submissions bench_turnaround
+bench-load: install redis  ## Load benchmarks (tens of minutes on 2 cores)
+	$(PY) -m bench bench_load bench_submissions bench_turnaround bench_cache bench_results bench_events
 
 lint: install
 	$(VENV)/bin/ruff check api cli orchestrator stack workers testkit tests bench

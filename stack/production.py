@@ -22,6 +22,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from orchestrator.samples import SAMPLE_NOTEBOOKS, SAMPLE_PLUGINS
 from stack.instance import Broker, PostgresStorage, instance_environment, render_home
 from stack.processes import (
     REDIS_COMMAND,
@@ -61,6 +62,8 @@ STORE_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
 )
+# Plug-in operations and notebooks: where the runs execute them and the API validates them.
+EXTENSION_ENV = ("CONSTELLATION_PLUGINS_DIR", "CONSTELLATION_NOTEBOOKS_DIR")
 # Saved pipelines, schedules and Idempotency-Keys: the API writes, the sensor reads.
 DATABASE_ENV = ("CONSTELLATION_DATABASE_URL",)
 PIPELINE_ENV = (  # what the operations read (orchestrator/settings.py, orchestrator/resources/)
@@ -68,8 +71,15 @@ PIPELINE_ENV = (  # what the operations read (orchestrator/settings.py, orchestr
     "CONSTELLATION_DATA_ROOT",
     "CONSTELLATION_MODEL_SERVER_URL",
     "CONSTELLATION_GOOGLE_CREDENTIALS_FILE",
+    *EXTENSION_ENV,
 )
-API_ENV = ("CONSTELLATION_DAGSTER_URL", "CONSTELLATION_API_KEYS", *STORE_ENV, *DATABASE_ENV)
+API_ENV = (
+    "CONSTELLATION_DAGSTER_URL",
+    "CONSTELLATION_API_KEYS",
+    *STORE_ENV,
+    *DATABASE_ENV,
+    *EXTENSION_ENV,
+)
 # Names this module owns: they reach a process only when its service declares them.
 OWNED_PREFIXES = ("DAGSTER_", "CONSTELLATION_", "AWS_", "MLSERVER_", "POSTGRES_")
 
@@ -270,6 +280,8 @@ class ProductionStack(ServiceGroup):
             "CONSTELLATION_DAGSTER_URL": self.dagster_url,
             "CONSTELLATION_DATABASE_URL": database_url_for(self.postgres, self.workdir),
             "CONSTELLATION_API_KEYS": ",".join(self.api_keys),
+            "CONSTELLATION_PLUGINS_DIR": str(SAMPLE_PLUGINS),
+            "CONSTELLATION_NOTEBOOKS_DIR": str(SAMPLE_NOTEBOOKS),
             **self.extra_env,
         }
 

@@ -99,7 +99,14 @@ def test_artifacts_are_in_s3_and_the_api_shares_no_volume(compose: dict[str, Any
             "${CONSTELLATION_ARTIFACT_STORE:?"
         )
     assert "s3://" in (ROOT / ".env.example").read_text()
-    assert mounts("api") == set()  # results come from the store, not a worker's disk
+    # Results come from the store, not a worker's disk: the API mounts only the plug-in and
+    # notebook folders (code it validates and lists), read-only.
+    api_volumes = compose["services"]["api"].get("volumes", [])
+    assert {":".join(v.rsplit(":", 2)[1:]) for v in api_volumes} == {
+        "/var/lib/constellation/plugins:ro",
+        "/var/lib/constellation/notebooks:ro",
+    }
+    assert not mounts("api") & set(compose["volumes"])  # no named (writable) volume
     assert "dagster-storage" in mounts("worker")  # run workers' compute logs ...
     assert "dagster-storage" in mounts("webserver")  # ... shown in the UI
     assert "postgres-data" in mounts("postgres")
