@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from orchestrator.saved.database import database_url
@@ -49,6 +49,14 @@ class Settings(TreeLimits):
         False,
         description="Serve GET /metrics without the API key (for a Prometheus that reaches "
         "the API over a private network); by default it needs the key like every route.",
+    )
+    celery_broker_url: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "CONSTELLATION_CELERY_BROKER_URL", "DAGSTER_CELERY_BROKER_URL"
+        ),
+        description="The warm run workers' broker (the run launcher's, deploy/dagster.yaml): "
+        "/metrics pings the Celery workers on it; unset: workers are not listed.",
     )
     metrics_poll_s: float = Field(
         5.0,

@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from api.celery_workers import CeleryWorkers
 from api.config import Settings
 from api.dagster import DagsterClient
 from api.deps import require_api_key
@@ -52,13 +53,17 @@ def create_app(settings: Settings | None = None, artifacts: ArtifactStore | None
                 settings.dagster_job,
             )
             app.state.submitter = Submitter(app.state.dagster, database)
+            broker = settings.celery_broker_url
+            workers = [CeleryWorkers(broker.get_secret_value())] if broker else []
             try:
                 async with follow_dagster(
-                    app.state.metrics, app.state.dagster, settings.metrics_poll_s
+                    app.state.metrics, app.state.dagster, settings.metrics_poll_s, workers
                 ):
                     yield
             finally:
                 database.dispose()
+                for source in workers:
+                    source.close()
 
     app = FastAPI(
         title="Constellation",

@@ -79,6 +79,7 @@ API_ENV = (
     *STORE_ENV,
     *DATABASE_ENV,
     *EXTENSION_ENV,
+    "DAGSTER_CELERY_BROKER_URL",  # /metrics pings the warm run workers
 )
 # Names this module owns: they reach a process only when its service declares them.
 OWNED_PREFIXES = ("DAGSTER_", "CONSTELLATION_", "AWS_", "MLSERVER_", "POSTGRES_")

@@ -104,3 +104,9 @@ def test_a_run_through_the_api_shows_in_the_metrics(stack: Stack, api: ApiClient
     assert value(after, "constellation_worker_up", **coordinator) == 1
     beat = value(after, "constellation_worker_last_heartbeat_timestamp_seconds", **coordinator)
     assert time.time() - beat < 120
+    celery = {
+        labels: up
+        for (name, labels), up in after.items()
+        if name == "constellation_worker_up" and ("kind", "celery_worker") in labels
+    }
+    assert celery and all(up == 1 for up in celery.values()), celery  # the warm run worker
