@@ -4,10 +4,12 @@ their cron schedules through the API."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
 import httpx
+from pydantic import BaseModel
 
 from api.saved_schemas import (
     PipelineList,
@@ -93,6 +95,15 @@ class SavedClient(ConstellationClient):
             raise refusal(response)
 
 
+def answer_out(answer: BaseModel, as_json: bool, human: Callable[[Display], object]) -> None:
+    """The API's answer as JSON (`--json`), or as `human` writes it for a person."""
+    display = Display()
+    if as_json:
+        display.json(answer.model_dump(mode="json"))
+    else:
+        human(display)
+
+
 def client_of(ctx: click.Context) -> SavedClient:
     settings = ctx.find_root().obj
     return SavedClient(settings.api_url, settings.api_key, settings.timeout)
@@ -123,15 +134,16 @@ def list_pipelines(ctx: click.Context, as_json: bool) -> None:
     """List the saved pipelines at their latest version."""
     with client_of(ctx) as client:
         answer = client.pipelines()
-    display = Display()
-    if as_json:
-        display.json(answer.model_dump(mode="json"))
-        return
-    rows = [
-        (p.name, str(p.version), ", ".join(p.parameters), p.description) for p in answer.pipelines
-    ]
-    display.table(["pipeline", "version", "parameters", "description"], rows,
-                  title=f"{len(rows)} pipeline(s)")  # fmt: skip
+
+    def human(display: Display) -> None:
+        rows = [
+            (p.name, str(p.version), ", ".join(p.parameters), p.description)
+            for p in answer.pipelines
+        ]
+        display.table(["pipeline", "version", "parameters", "description"], rows,
+                      title=f"{len(rows)} pipeline(s)")  # fmt: skip
+
+    answer_out(answer, as_json, human)
 
 
 @pipelines.command()
@@ -143,17 +155,17 @@ def show(ctx: click.Context, name: str, version: int | None, as_json: bool) -> N
     """Show a pipeline: its parameters and instructions."""
     with client_of(ctx) as client:
         answer = client.pipeline(name, version)
-    display = Display()
-    if as_json:
-        display.json(answer.model_dump(mode="json"))
-        return
-    display.line(f"{answer.name}  version {answer.version} of {answer.latest_version}")
-    if answer.description:
-        display.line(answer.description)
-    for param, spec in answer.parameters.items():
-        default = f" = {json.dumps(spec['default'])}" if "default" in spec else " (required)"
-        display.line(f"  {param}: {spec['type']}{default}  {spec.get('description', '')}")
-    display.json({"instructions": answer.instructions})
+
+    def human(display: Display) -> None:
+        display.line(f"{answer.name}  version {answer.version} of {answer.latest_version}")
+        if answer.description:
+            display.line(answer.description)
+        for param, spec in answer.parameters.items():
+            default = f" = {json.dumps(spec['default'])}" if "default" in spec else " (required)"
+            display.line(f"  {param}: {spec['type']}{default}  {spec.get('description', '')}")
+        display.json({"instructions": answer.instructions})
+
+    answer_out(answer, as_json, human)
 
 
 @pipelines.command()
@@ -171,11 +183,7 @@ def save(ctx: click.Context, file: str, name: str | None, as_json: bool) -> None
         raise InputProblem(f'{file}: no "name" in it; pass --name')
     with client_of(ctx) as client:
         answer = client.save(name, {**body, "name": name})
-    display = Display()
-    if as_json:
-        display.json(answer.model_dump(mode="json"))
-    else:
-        display.line(f"{answer.name} version {answer.version}")
+    answer_out(answer, as_json, lambda d: d.line(f"{answer.name} version {answer.version}"))
 
 
 @pipelines.command()
@@ -196,11 +204,7 @@ def run(
     """Run a saved pipeline with arguments; print the run id (`constellation status` follows)."""
     with client_of(ctx) as client:
         answer = client.run_pipeline(name, parse_arguments(args), version, idempotency_key)
-    display = Display()
-    if as_json:
-        display.json(answer.model_dump(mode="json"))
-    else:
-        display.line(answer.run_id)
+    answer_out(answer, as_json, lambda d: d.line(answer.run_id))
 
 
 @pipelines.command()
@@ -238,12 +242,12 @@ def list_schedules(ctx: click.Context, pipeline: str | None, as_json: bool) -> N
     """List the schedules."""
     with client_of(ctx) as client:
         answer = client.schedules(pipeline)
-    display = Display()
-    if as_json:
-        display.json(answer.model_dump(mode="json"))
-        return
-    for schedule in answer.schedules:
-        show_schedule(display, schedule)
+
+    def human(display: Display) -> None:
+        for schedule in answer.schedules:
+            show_schedule(display, schedule)
+
+    answer_out(answer, as_json, human)
 
 
 @schedules.command("show")
@@ -254,11 +258,7 @@ def show_one(ctx: click.Context, name: str, as_json: bool) -> None:
     """Show a schedule, its next ticks and the ticks that could not run."""
     with client_of(ctx) as client:
         answer = client.schedule(name)
-    display = Display()
-    if as_json:
-        display.json(answer.model_dump(mode="json"))
-    else:
-        show_schedule(display, answer)
+    answer_out(answer, as_json, lambda d: show_schedule(d, answer))
 
 
 @schedules.command()
@@ -294,11 +294,7 @@ def create(
     }
     with client_of(ctx) as client:
         answer = client.create_schedule(body)
-    display = Display()
-    if as_json:
-        display.json(answer.model_dump(mode="json"))
-    else:
-        show_schedule(display, answer)
+    answer_out(answer, as_json, lambda d: show_schedule(d, answer))
 
 
 @schedules.command()

@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 
 from stack import Stack
-from testkit.dagster_stack import ApiClient, start_stack
+from testkit.dagster_stack import ApiClient, connectors_env, start_stack
 from testkit.drive_server import DriveServer
-from testkit.moto_server import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from testkit.moto_server import REGION, MotoServer
 
 pytestmark = pytest.mark.integration
 
@@ -39,13 +39,7 @@ def sources_stack(
     """A stack whose runs reach moto through its logging proxy, and the Drive server."""
     env = {
         "CONSTELLATION_CACHE": "true",
-        "CONSTELLATION_S3_ENDPOINT_URL": moto_server.proxy.url,
-        "CONSTELLATION_S3_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "CONSTELLATION_GOOGLE_CREDENTIALS_FILE": str(google_credentials),
-        "CONSTELLATION_GOOGLE_DRIVE_ENDPOINT": drive_session.endpoint,
+        **connectors_env(moto_server.proxy.url, drive_session.endpoint, google_credentials),
     }
     with ExitStack() as exits:
         workdir = tmp_path_factory.mktemp(f"stack-cache-{request.param}")

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from stack import Stack
-from testkit.dagster_stack import ApiClient, start_stack
+from testkit.dagster_stack import ApiClient, connectors_env, start_stack
 from testkit.drive_server import DriveServer
-from testkit.moto_server import ACCESS_KEY, REGION, SECRET_KEY, MotoServer
+from testkit.moto_server import REGION, SECRET_KEY, MotoServer
 
 pytestmark = pytest.mark.integration
 
@@ -30,15 +30,7 @@ def connected_stack(
     google_credentials: Path,
 ) -> Iterator[Stack]:
     """A stack whose runs reach moto and the loopback Drive server."""
-    env = {
-        "CONSTELLATION_S3_ENDPOINT_URL": moto_server.url,
-        "CONSTELLATION_S3_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "CONSTELLATION_GOOGLE_CREDENTIALS_FILE": str(google_credentials),
-        "CONSTELLATION_GOOGLE_DRIVE_ENDPOINT": drive_session.endpoint,
-    }
+    env = connectors_env(moto_server.url, drive_session.endpoint, google_credentials)
     with ExitStack() as exits:
         yield start_stack(tmp_path_factory.mktemp("stack-connectors"), "sqlite", exits, env=env)
 
