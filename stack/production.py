@@ -71,6 +71,7 @@ PIPELINE_ENV = (  # what the operations read (orchestrator/settings.py, orchestr
     "CONSTELLATION_DATA_ROOT",
     "CONSTELLATION_MODEL_SERVER_URL",
     "CONSTELLATION_GOOGLE_CREDENTIALS_FILE",
+    "CONSTELLATION_CACHE",
     *EXTENSION_ENV,
 )
 API_ENV = (

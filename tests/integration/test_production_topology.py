@@ -83,7 +83,8 @@ def production(
             artifacts=artifacts,
             api_keys=[API_KEY],
             instance_overrides=MONITORING,
-            env={"CONSTELLATION_MODEL_SERVER_URL": mlserver.url},
+            # Each test's runs do their work (the cache has tests of its own).
+            env={"CONSTELLATION_MODEL_SERVER_URL": mlserver.url, "CONSTELLATION_CACHE": "false"},
         )
         with stack:
             seed_examples(stack.data_root)
