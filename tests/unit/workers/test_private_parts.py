@@ -6,7 +6,6 @@ A new version of either must pass these before it is used (workers/pins.py says 
 from __future__ import annotations
 
 import inspect
-import signal
 from importlib.metadata import version
 
 from workers import pins
@@ -52,8 +51,9 @@ def test_celery_pool_processes_ignore_sigint_so_the_task_restores_it() -> None:
     """Why tasks.execute_run installs a SIGINT handler: billiard's pool ignores SIGINT."""
     import billiard.pool
 
+    # (The test process's own SIGINT handler says nothing: started in the background, as
+    # CI starts it, it inherits SIGINT ignored.)
     assert "signal.signal(signal.SIGINT, signal.SIG_IGN)" in inspect.getsource(billiard.pool)
-    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
 
 
 def test_the_daemon_polls_the_queue_at_half_second_granularity() -> None:
