@@ -27,7 +27,7 @@ model-server: install mlserver-venv  ## A demo V2 model server on 127.0.0.1:8080
 	$(PY) -m testkit.mlserver 8080
 
 redis:  ## Debian's redis-server: the embedded stack's run queue (it starts its own, on loopback)
-	bash stack/install_redis.sh
+	bash stack/install_debian.sh redis-server redis-server
 
 browser:  ## Debian's Chromium for the browser tests (no browser download)
 	bash tests/e2e/install_browser.sh
